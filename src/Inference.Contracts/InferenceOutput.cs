@@ -1,0 +1,7 @@
+namespace Inference.Contracts;
+
+/// <summary>What a model produced: one embedding per input, in input order.</summary>
+public sealed record InferenceOutput
+{
+    public IReadOnlyList<float[]>? Embeddings { get; init; }
+}

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using FluentValidation;
+using Inference.Server.Tenants;
+using Microsoft.AspNetCore.Authentication;
+
+namespace Inference.Server.Api;
+
+public static class ApiExtensions
+{
+    /// <summary>The REST front: API-key authentication, snake_case JSON, problem+json errors, validators.</summary>
+    public static IHostApplicationBuilder AddInferenceApi(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
+
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization();
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication MapInferenceApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi();
+        app.MapInferencesApiV1();
+        return app;
+    }
+}

@@ -1,0 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Inference.Server.Api;
+
+/// <summary>Section <c>Api</c>.</summary>
+public sealed class ApiOptions
+{
+    public const string Section = "Api";
+
+    /// <summary>How long <c>POST /v1/inferences</c> waits for the quota decision before answering 202 anyway.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan QuotaDecisionTimeout { get; set; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,158 @@
+using System.Text.Json;
+using FluentValidation;
+using Inference.Contracts;
+using Inference.Engine;
+using Inference.Server.Orchestration;
+using Inference.Server.Persistence;
+using Inference.Server.Results;
+using Inference.Server.Tenants;
+using MassTransit;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Api;
+
+/// <summary>The <c>/v1/inferences</c> resource: submit a request, read its state.</summary>
+public static class InferencesApi
+{
+    public static RouteGroupBuilder MapInferencesApiV1(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/inferences").RequireAuthorization().WithTags("Inferences");
+
+        group.MapPost("/", CreateAsync)
+            .WithName("CreateInference")
+            .Accepts<CreateInferenceRequest>("application/json");
+        group.MapGet("/{id}", GetAsync)
+            .WithName("GetInference");
+
+        return group;
+    }
+
+    internal static async Task<Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
+        HttpRequest http,
+        IValidator<CreateInferenceRequest> validator,
+        ModelCatalog models,
+        IRequestClient<SubmitInference> submit,
+        IOptions<ApiOptions> options,
+        TimeProvider clock,
+        CancellationToken cancellationToken)
+    {
+        if (!http.HasJsonContentType())
+            return Problems.UnsupportedMediaType();
+
+        CreateInferenceRequest? request;
+        try
+        {
+            request = await http.ReadFromJsonAsync<CreateInferenceRequest>(cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException exception)
+        {
+            return Problems.InvalidJson(exception.Message);
+        }
+
+        if (request is null)
+            return Problems.InvalidJson("The body must be a JSON object.");
+
+        var validation = await validator.ValidateAsync(request, cancellationToken).ConfigureAwait(false);
+        if (!validation.IsValid)
+        {
+            var errors = validation.Errors.Select(e => new FieldError(e.PropertyName.ToLowerInvariant(), e.ErrorCode, e.ErrorMessage)).ToList();
+            return Problems.Validation(errors[0].Code, errors[0].Message, errors);
+        }
+
+        models.TryGet(request.Model!, out var model);
+        var inputs = request.Inputs();
+        var tokens = model!.CountTokens(inputs);
+        if (tokens.TooLong.Count > 0)
+        {
+            var errors = tokens.TooLong
+                .Select(i => new FieldError($"input[{i}]", "input_too_long",
+                    $"Input {i} has {tokens.PerInput[i]} tokens; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}."))
+                .ToList();
+            return Problems.Validation("input_too_long", errors[0].Message, errors);
+        }
+
+        // Milliseconds are what every store keeps, so the time this answer shows is the one GET shows later.
+        var now = clock.GetUtcNow();
+        var message = new SubmitInference
+        {
+            InferenceId = NewId.NextGuid(),
+            TenantId = http.HttpContext.User.TenantId(),
+            Model = model.Descriptor.Id,
+            Inputs = inputs,
+            PromptTokens = tokens.Total,
+            SubmittedAt = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond)),
+        };
+
+        var status = InferenceStatus.ToApi("Submitted");
+        try
+        {
+            // Wait briefly for the quota decision so that a rejection is answered on this call.
+            var response = await submit.GetResponse<InferenceAccepted, InferenceRejected>(message, cancellationToken,
+                RequestTimeout.After(ms: (int)options.Value.QuotaDecisionTimeout.TotalMilliseconds)).ConfigureAwait(false);
+
+            if (response.Is(out Response<InferenceRejected>? rejected))
+                return Rejected(http, rejected.Message);
+
+            status = InferenceStatus.ToApi("QuotaReserved");
+        }
+        catch (RequestTimeoutException)
+        {
+            // Accepted all the same: the saga holds the request and decides on it; GET shows the outcome.
+        }
+
+        var location = $"/v1/inferences/{message.InferenceId}";
+        return TypedResults.Accepted(location, new InferenceAcceptedResponse(
+            message.InferenceId, status, message.Model, message.SubmittedAt,
+            new ReservedUsageResponse(message.PromptTokens), new InferenceUrlsResponse(location)));
+    }
+
+    internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(
+        string id,
+        HttpContext http,
+        InferenceDbContext db,
+        CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParse(id, out var inferenceId))
+            return Problems.InferenceNotFound(id);
+
+        // Another tenant's request is indistinguishable from one that does not exist.
+        var tenantId = http.User.TenantId();
+        var saga = await db.Inferences.AsNoTracking()
+            .SingleOrDefaultAsync(x => x.CorrelationId == inferenceId && x.TenantId == tenantId, cancellationToken)
+            .ConfigureAwait(false);
+        if (saga is null)
+            return Problems.InferenceNotFound(id);
+
+        OutputResponse? output = null;
+        if (saga.CurrentState == "Completed")
+        {
+            var result = await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
+                .ConfigureAwait(false);
+            if (result?.Embeddings is { } embeddings)
+                output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
+        }
+
+        return TypedResults.Ok(new InferenceResponse(
+            saga.CorrelationId,
+            InferenceStatus.ToApi(saga.CurrentState),
+            saga.Model,
+            saga.CreatedAt,
+            saga.UpdatedAt,
+            new UsageResponse(saga.PromptTokens, saga.CompletionTokens, saga.PromptTokens + saga.CompletionTokens),
+            output,
+            saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
+            [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStatus.ToApi(h.State), h.At))]));
+    }
+
+    private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
+    {
+        if (rejected.Code != ErrorCodes.QuotaExceeded)
+            return Problems.Unavailable(rejected.Code, rejected.Message);
+
+        if (rejected.RetryAfter is { } retryAfter)
+            http.HttpContext.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Problems.QuotaExceeded(rejected.Message, rejected.Limit);
+    }
+}

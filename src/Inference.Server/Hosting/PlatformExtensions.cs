@@ -1,0 +1,68 @@
+using Inference.Engine;
+using Inference.Server.Api;
+using Inference.Server.Messaging;
+using Inference.Server.Persistence;
+using Inference.Server.Quota;
+using Inference.Server.Tenants;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using StackExchange.Redis;
+
+namespace Inference.Server.Hosting;
+
+public static class PlatformExtensions
+{
+    /// <summary>
+    /// Everything the roles of this process need. With no connection strings, every role runs here on embedded
+    /// defaults: SQLite, MassTransit's in-memory transport and the in-process quota ledger.
+    /// </summary>
+    public static WebApplicationBuilder AddInferencePlatform(this WebApplicationBuilder builder)
+    {
+        var roles = builder.Configuration.GetServerRoles();
+        var infrastructure = Infrastructure.From(builder.Configuration);
+        infrastructure.EnsureSufficientFor(roles);
+
+        builder.Services.AddSingleton(infrastructure);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddMemoryCache();
+        builder.Services.AddHealthChecks();
+        builder.Services.AddOptions<DevTenantOptions>().BindConfiguration(DevTenantOptions.Section);
+        builder.Services.AddScoped<DevTenantSeeder>();
+        builder.Services.AddScoped<TenantQuotaLimits>();
+
+        builder.AddInferenceDatabase(infrastructure);
+        builder.Services.AddInferenceEngine(builder.Configuration);
+        builder.AddInferenceMessaging(roles, infrastructure);
+
+        if (roles.HasFlag(ServerRoles.Orchestrator))
+        {
+            if (infrastructure.Redis is { } redis)
+            {
+                builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+                builder.Services.AddRedisQuotaLedger();
+            }
+            else
+            {
+                builder.Services.AddInProcessQuotaLedger();
+            }
+        }
+
+        if (roles.HasFlag(ServerRoles.Worker))
+            builder.Services.AddHostedService<ModelWarmUp>();
+
+        if (roles.HasFlag(ServerRoles.Api))
+            builder.AddInferenceApi();
+
+        return builder;
+    }
+
+    public static WebApplication MapInferencePlatform(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+
+        if (app.Configuration.GetServerRoles().HasFlag(ServerRoles.Api))
+            app.MapInferenceApi();
+
+        return app;
+    }
+}

@@ -1,0 +1,34 @@
+namespace Inference.Server.Hosting;
+
+/// <summary>What one process runs. The same build serves a laptop (<see cref="All"/>) and a cluster (one role each).</summary>
+[Flags]
+public enum ServerRoles
+{
+    /// <summary>The REST front.</summary>
+    Api = 1,
+
+    /// <summary>The saga, the quota consumer and the result store.</summary>
+    Orchestrator = 2,
+
+    /// <summary>Model inference: the deployment that scales with load.</summary>
+    Worker = 4,
+
+    All = Api | Orchestrator | Worker,
+}
+
+public static class ServerRolesConfiguration
+{
+    /// <summary>Configuration key of the role; <c>--role worker</c> on the command line sets it.</summary>
+    public const string Key = "role";
+
+    public static ServerRoles GetServerRoles(this IConfiguration configuration) =>
+        configuration[Key]?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "all" => ServerRoles.All,
+            "api" => ServerRoles.Api,
+            "orchestrator" => ServerRoles.Orchestrator,
+            "worker" => ServerRoles.Worker,
+            var other => throw new InvalidOperationException(
+                $"Unknown role '{other}'. Use --role api, orchestrator, worker or all."),
+        };
+}

@@ -1,0 +1,63 @@
+using Inference.Contracts;
+using Inference.Server.Hosting;
+using Inference.Server.Orchestration;
+using Inference.Server.Persistence;
+using Inference.Server.Persistence.Sagas;
+using Inference.Server.Quota;
+using Inference.Server.Results;
+using Inference.Server.Worker;
+using MassTransit;
+
+namespace Inference.Server.Messaging;
+
+public static class MessagingExtensions
+{
+    /// <summary>
+    /// The bus and what this process consumes: the saga, quota and results for the orchestrator, models for the
+    /// worker, the submit request client for the API. RabbitMQ when <c>ConnectionStrings:RabbitMq</c> is set,
+    /// otherwise MassTransit's in-memory transport (one process runs every role).
+    /// </summary>
+    public static IHostApplicationBuilder AddInferenceMessaging(this IHostApplicationBuilder builder, ServerRoles roles,
+        Infrastructure infrastructure)
+    {
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.AddInferenceConsumers(roles);
+
+            if (roles.HasFlag(ServerRoles.Api))
+                bus.AddRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+
+            if (infrastructure.RabbitMq is { } rabbitMq)
+            {
+                bus.UsingRabbitMq((context, transport) =>
+                {
+                    transport.Host(rabbitMq);
+                    transport.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                bus.UsingInMemory((context, transport) => transport.ConfigureEndpoints(context));
+            }
+        });
+
+        return builder;
+    }
+
+    /// <summary>The consumers and saga of <paramref name="roles"/>; also what the test harness registers.</summary>
+    public static IBusRegistrationConfigurator AddInferenceConsumers(this IBusRegistrationConfigurator bus, ServerRoles roles)
+    {
+        if (roles.HasFlag(ServerRoles.Orchestrator))
+        {
+            bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>()
+                .EntityFrameworkRepository<InferenceState, InferenceDbContext>();
+            bus.AddConsumer<QuotaConsumer, QuotaConsumerDefinition>();
+            bus.AddConsumer<StoreResultConsumer, StoreResultConsumerDefinition>();
+        }
+
+        if (roles.HasFlag(ServerRoles.Worker))
+            bus.AddConsumer<RunInferenceConsumer, RunInferenceConsumerDefinition>();
+
+        return bus;
+    }
+}

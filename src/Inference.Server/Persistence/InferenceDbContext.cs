@@ -1,0 +1,50 @@
+using Inference.Server.Orchestration;
+using Inference.Server.Results;
+using Inference.Server.Tenants;
+using Microsoft.EntityFrameworkCore;
+
+namespace Inference.Server.Persistence;
+
+/// <summary>
+/// The platform's database: sagas, results, tenants and keys. One subclass per provider, each with its own
+/// migrations, so that PostgreSQL (production) and SQLite (embedded mode) run the same code.
+/// </summary>
+public abstract class InferenceDbContext(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<InferenceState> Inferences => Set<InferenceState>();
+
+    public DbSet<InferenceResult> Results => Set<InferenceResult>();
+
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    /// <summary>The provider's column type for JSON documents.</summary>
+    protected abstract string JsonColumnType { get; }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.ApplyConfiguration(new InferenceStateMap(JsonColumnType));
+        modelBuilder.ApplyConfiguration(new InferenceResultMap());
+        modelBuilder.ApplyConfiguration(new TenantMap());
+        modelBuilder.ApplyConfiguration(new ApiKeyMap());
+    }
+}
+
+/// <summary>PostgreSQL, for every role of a real deployment.</summary>
+public sealed class PostgresInferenceDbContext(DbContextOptions<PostgresInferenceDbContext> options) : InferenceDbContext(options)
+{
+    protected override string JsonColumnType => "jsonb";
+}
+
+/// <summary>SQLite, for the embedded single-process mode.</summary>
+public sealed class SqliteInferenceDbContext(DbContextOptions<SqliteInferenceDbContext> options) : InferenceDbContext(options)
+{
+    protected override string JsonColumnType => "TEXT";
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // SQLite has no timestamp type; stored as binary ticks, times still sort and compare in SQL.
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter>();
+    }
+}

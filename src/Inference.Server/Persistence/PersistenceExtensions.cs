@@ -1,0 +1,49 @@
+using Inference.Server.Hosting;
+using Inference.Server.Tenants;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Persistence;
+
+public static class PersistenceExtensions
+{
+    /// <summary>PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, otherwise the embedded SQLite file.</summary>
+    public static IHostApplicationBuilder AddInferenceDatabase(this IHostApplicationBuilder builder, Infrastructure infrastructure)
+    {
+        var options = builder.Configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
+        builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section);
+
+        if (infrastructure.Postgres is { } postgres)
+        {
+            builder.Services.AddDbContextPool<InferenceDbContext, PostgresInferenceDbContext>(db => db.UseNpgsql(postgres));
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.SqlitePath))!);
+            var sqlite = new SqliteConnectionStringBuilder { DataSource = options.SqlitePath, Pooling = true, DefaultTimeout = 30 };
+            builder.Services.AddDbContextPool<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(sqlite.ToString()));
+        }
+
+        return builder;
+    }
+
+    /// <summary>Applies migrations when configured (always for SQLite) and seeds the <c>dev</c> tenant when asked to.</summary>
+    public static async Task PrepareDatabaseAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        var options = scope.ServiceProvider.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+
+        if (options.ApplyMigrations || db.Database.IsSqlite())
+            await db.Database.MigrateAsync(app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+
+        if (db.Database.IsSqlite())
+        {
+            // Write-ahead logging lets readers (GET) proceed while the saga writes.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+        }
+
+        await scope.ServiceProvider.GetRequiredService<DevTenantSeeder>().SeedAsync(app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,46 @@
+using Inference.Contracts;
+using Inference.Server.Tenants;
+using MassTransit;
+
+namespace Inference.Server.Quota;
+
+/// <summary>
+/// The quota steps of a request: reserve before inference, then settle or release. The ledger acts at most once per
+/// request, so a redelivered message republishes the first decision and changes nothing.
+/// </summary>
+public sealed class QuotaConsumer(IQuotaLedger ledger, TenantQuotaLimits tenants) :
+    IConsumer<ReserveQuota>,
+    IConsumer<SettleQuota>,
+    IConsumer<ReleaseQuota>
+{
+    public async Task Consume(ConsumeContext<ReserveQuota> context)
+    {
+        var message = context.Message;
+        var limits = await tenants.GetAsync(message.TenantId, context.CancellationToken).ConfigureAwait(false);
+        var decision = await ledger.ReserveAsync(new QuotaReservation(message.TenantId, message.InferenceId, message.Tokens),
+            limits, context.CancellationToken).ConfigureAwait(false);
+
+        if (decision.IsReserved)
+        {
+            await context.Publish(new QuotaReserved { InferenceId = message.InferenceId, Tokens = decision.Tokens },
+                context.CancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await context.Publish(new QuotaRejected
+        {
+            InferenceId = message.InferenceId,
+            Limit = decision.Rejection.Code,
+            LimitValue = decision.Rejection.LimitTokens,
+            Remaining = decision.Rejection.RemainingTokens,
+            RetryAfter = decision.Rejection.RetryAfter,
+        }, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    public Task Consume(ConsumeContext<SettleQuota> context) =>
+        ledger.SettleAsync(context.Message.TenantId, context.Message.InferenceId, context.Message.ActualTokens,
+            context.CancellationToken);
+
+    public Task Consume(ConsumeContext<ReleaseQuota> context) =>
+        ledger.ReleaseAsync(context.Message.TenantId, context.Message.InferenceId, context.CancellationToken);
+}

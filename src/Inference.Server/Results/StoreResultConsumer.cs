@@ -1,0 +1,40 @@
+using Inference.Contracts;
+using Inference.Server.Persistence;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+
+namespace Inference.Server.Results;
+
+/// <summary>Stores an inference's output, once: a redelivered <see cref="StoreResult"/> finds it stored and only
+/// confirms.</summary>
+public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider clock) : IConsumer<StoreResult>
+{
+    public async Task Consume(ConsumeContext<StoreResult> context)
+    {
+        var id = context.Message.InferenceId;
+        if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
+        {
+            var embeddings = context.Message.Output.Embeddings ?? [];
+            db.Results.Add(new InferenceResult
+            {
+                InferenceId = id,
+                Embeddings = EmbeddingEncoding.Encode(embeddings, out var dimensions),
+                Dimensions = dimensions,
+                CreatedAt = clock.GetUtcNow(),
+            });
+            try
+            {
+                await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (DbUpdateException)
+            {
+                // A concurrent duplicate that stored it first gave us the outcome we wanted; anything else is a fault.
+                db.ChangeTracker.Clear();
+                if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
+                    throw;
+            }
+        }
+
+        await context.Publish(new ResultStored { InferenceId = id }, context.CancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,29 @@
+using Inference.Contracts;
+using Inference.Engine;
+using MassTransit;
+
+namespace Inference.Server.Worker;
+
+/// <summary>Runs a model over a request's inputs and publishes what it produced and the tokens it used.</summary>
+public sealed class RunInferenceConsumer(ModelCatalog models, TimeProvider clock) : IConsumer<RunInference>
+{
+    public async Task Consume(ConsumeContext<RunInference> context)
+    {
+        var message = context.Message;
+        if (!models.TryGet(message.Model, out var model) || model is not IEmbeddingModel embeddings)
+            throw new UnknownModelException(message.Model);
+
+        // Published before the work, not through an outbox: the saga moves to Inferring while the model runs.
+        await context.Publish(new InferenceStarted { InferenceId = message.InferenceId, StartedAt = clock.GetUtcNow() },
+            context.CancellationToken).ConfigureAwait(false);
+
+        var result = await embeddings.EmbedAsync(message.Inputs, context.CancellationToken).ConfigureAwait(false);
+
+        await context.Publish(new InferenceSucceeded
+        {
+            InferenceId = message.InferenceId,
+            Output = new InferenceOutput { Embeddings = result.Embeddings },
+            Usage = new InferenceUsage { PromptTokens = result.PromptTokens, CompletionTokens = 0 },
+        }, context.CancellationToken).ConfigureAwait(false);
+    }
+}
