@@ -1,0 +1,13 @@
+namespace Inference.Engine;
+
+/// <summary>What a caller needs to know about a model before using it: enough to list it and to validate a request.</summary>
+/// <param name="Id">The catalogue id clients name in requests, lower-case, e.g. <c>all-minilm-l6-v2</c>.</param>
+/// <param name="Kind">What the model produces.</param>
+/// <param name="MaxInputTokens">
+/// The most tokens one input may have, special tokens included. Longer inputs are rejected, never truncated.
+/// </param>
+/// <param name="Dimensions">The length of each embedding; <see langword="null"/> for models that do not embed.</param>
+/// <param name="MaxBatchSize">
+/// How many inputs go through the model in one run; a request with more inputs is run in several.
+/// </param>
+public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputTokens, int? Dimensions, int MaxBatchSize);

@@ -1,0 +1,8 @@
+namespace Inference.Engine;
+
+/// <summary>What a model produces, and so which interface its <see cref="IInferenceModel"/> also implements.</summary>
+public enum ModelKind
+{
+    /// <summary>Maps each input text to a fixed-length vector; implements <see cref="IEmbeddingModel"/>.</summary>
+    Embedding,
+}
