@@ -1,0 +1,491 @@
+using Inference.Server.Quota;
+
+namespace Inference.Server.Tests.Quota;
+
+/// <summary>
+/// The behaviour every <see cref="IQuotaLedger"/> must have. Each implementation runs all of it through a derived
+/// class, which is what keeps the Redis ledger and the in-process ledger interchangeable.
+/// </summary>
+public abstract class QuotaLedgerSpecs
+{
+    /// <summary>Mid-morning, 20 s into a minute: far from the day's edges unless a test moves there.</summary>
+    protected static readonly DateTimeOffset Start = new(2031, 5, 17, 10, 15, 20, TimeSpan.Zero);
+
+    private static readonly DateTimeOffset StartMinute = new(2031, 5, 17, 10, 15, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset StartDay = new(2031, 5, 17, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset NextMidnight = new(2031, 5, 18, 0, 0, 0, TimeSpan.Zero);
+
+    protected static readonly QuotaLimits Limits = new(tokensPerMinute: 1_000, tokensPerDay: 10_000);
+
+    protected ManualTimeProvider Clock { get; } = new(Start);
+
+    protected string Tenant { get; } = "tenant-a";
+
+    protected abstract IQuotaLedger Ledger { get; }
+
+    /// <summary>Moves the clock; a ledger whose store expires keys on its own clock must age them to match.</summary>
+    protected virtual Task AdvanceAsync(TimeSpan duration)
+    {
+        Clock.Advance(duration);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_reservation_within_both_limits_is_counted_in_the_minute_and_the_day()
+    {
+        var decision = await ReserveAsync(Guid.NewGuid(), 300);
+
+        Assert.True(decision.IsReserved);
+        Assert.Equal(300, decision.Tokens);
+        await AssertUsageAsync(minute: 300, day: 300);
+    }
+
+    [Fact]
+    public async Task Reservations_may_fill_a_window_exactly_but_not_one_token_more()
+    {
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 600)).IsReserved);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 400)).IsReserved);
+
+        var oneMore = await ReserveAsync(Guid.NewGuid(), 1);
+
+        Assert.False(oneMore.IsReserved);
+        Assert.Equal(0, oneMore.Rejection.RemainingTokens);
+        await AssertUsageAsync(minute: 1_000, day: 1_000);
+    }
+
+    [Fact]
+    public async Task Overflowing_the_minute_is_rejected_until_the_minute_ends()
+    {
+        await ReserveAsync(Guid.NewGuid(), 700);
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 400);
+
+        Assert.False(decision.IsReserved);
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.TokensPerMinute, 1_000, 300, TimeSpan.FromSeconds(40)),
+            decision.Rejection);
+        Assert.Equal("tokens_per_minute", decision.Rejection.Code);
+        Assert.False(decision.Rejection.ExceedsLimit);
+        await AssertUsageAsync(minute: 700, day: 700);
+
+        await AdvanceAsync(TimeSpan.FromSeconds(40));
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 400)).IsReserved);
+    }
+
+    [Fact]
+    public async Task Overflowing_the_day_is_rejected_until_utc_midnight()
+    {
+        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 1_500);
+        await ReserveAsync(Guid.NewGuid(), 1_000, limits);
+        await AdvanceAsync(TimeSpan.FromMinutes(1));
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 600, limits);
+
+        Assert.False(decision.IsReserved);
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.TokensPerDay, 1_500, 500, NextMidnight - Start.AddMinutes(1)),
+            decision.Rejection);
+        Assert.Equal("tokens_per_day", decision.Rejection.Code);
+
+        await AdvanceAsync(NextMidnight - Clock.GetUtcNow());
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 600, limits)).IsReserved);
+    }
+
+    [Fact]
+    public async Task When_both_windows_are_full_the_day_is_reported_because_only_its_reset_helps()
+    {
+        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 1_000);
+        await ReserveAsync(Guid.NewGuid(), 1_000, limits);
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 10, limits);
+
+        Assert.Equal(QuotaLimitKind.TokensPerDay, decision.Rejection?.Limit);
+        Assert.Equal(NextMidnight - Start, decision.Rejection?.RetryAfter);
+    }
+
+    [Theory]
+    [InlineData(500, 10_000, QuotaLimitKind.TokensPerMinute)]
+    [InlineData(0, 500, QuotaLimitKind.TokensPerDay)]
+    public async Task A_request_larger_than_a_limit_can_never_fit_and_gets_no_retry_time(
+        long tokensPerMinute,
+        long tokensPerDay,
+        QuotaLimitKind expectedLimit)
+    {
+        var decision = await ReserveAsync(Guid.NewGuid(), 501, new QuotaLimits(tokensPerMinute, tokensPerDay));
+
+        Assert.False(decision.IsReserved);
+        Assert.Equal(new QuotaRejection(expectedLimit, 500, 500, RetryAfter: null), decision.Rejection);
+        Assert.True(decision.Rejection.ExceedsLimit);
+        await AssertUsageAsync(minute: 0, day: 0);
+    }
+
+    [Fact]
+    public async Task A_limit_of_zero_means_that_window_is_not_limited_but_still_counted()
+    {
+        var dayOnly = new QuotaLimits(tokensPerMinute: 0, tokensPerDay: 1_000);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 900, dayOnly)).IsReserved);
+        Assert.Equal(QuotaLimitKind.TokensPerDay, (await ReserveAsync(Guid.NewGuid(), 200, dayOnly)).Rejection?.Limit);
+
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 5_000_000_000, QuotaLimits.Unlimited)).IsReserved);
+
+        await AssertUsageAsync(minute: 5_000_000_900, day: 5_000_000_900);
+    }
+
+    [Fact]
+    public async Task A_redelivered_reservation_returns_the_first_decision_and_counts_once()
+    {
+        var inferenceId = Guid.NewGuid();
+        var first = await ReserveAsync(inferenceId, 300);
+        await AdvanceAsync(TimeSpan.FromMinutes(1));
+
+        var again = await ReserveAsync(inferenceId, 900, new QuotaLimits(tokensPerMinute: 100, tokensPerDay: 100));
+
+        Assert.Equal(first, again);
+        Assert.Equal(QuotaDecision.Reserved(300), again);
+        await AssertUsageAsync(minute: 0, day: 300);
+    }
+
+    [Fact]
+    public async Task A_redelivered_rejection_stays_rejected_even_when_it_would_now_fit()
+    {
+        await ReserveAsync(Guid.NewGuid(), 900);
+        var inferenceId = Guid.NewGuid();
+        var first = await ReserveAsync(inferenceId, 200);
+        await AdvanceAsync(TimeSpan.FromMinutes(1));
+
+        var again = await ReserveAsync(inferenceId, 200);
+
+        Assert.False(first.IsReserved);
+        Assert.Equal(first, again);
+        await AssertUsageAsync(minute: 0, day: 900);
+    }
+
+    [Fact]
+    public async Task Settling_with_fewer_tokens_gives_the_unused_ones_back()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+
+        var settlement = await Ledger.SettleAsync(Tenant, inferenceId, 120);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.Applied, 500, 120), settlement);
+        Assert.True(settlement.Applied);
+        await AssertUsageAsync(minute: 120, day: 120);
+    }
+
+    [Fact]
+    public async Task Settling_with_more_tokens_than_reserved_charges_the_difference()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+
+        await Ledger.SettleAsync(Tenant, inferenceId, 800);
+
+        await AssertUsageAsync(minute: 800, day: 800);
+    }
+
+    [Fact]
+    public async Task Settling_twice_applies_once_and_repeats_the_first_charge()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+        await Ledger.SettleAsync(Tenant, inferenceId, 120);
+
+        var again = await Ledger.SettleAsync(Tenant, inferenceId, 300);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadySettled, 500, 120), again);
+        Assert.False(again.Applied);
+        await AssertUsageAsync(minute: 120, day: 120);
+    }
+
+    [Fact]
+    public async Task Releasing_gives_back_every_reserved_token()
+    {
+        var released = Guid.NewGuid();
+        await ReserveAsync(released, 500);
+        await ReserveAsync(Guid.NewGuid(), 200);
+
+        var settlement = await Ledger.ReleaseAsync(Tenant, released);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.Applied, 500, 0), settlement);
+        await AssertUsageAsync(minute: 200, day: 200);
+    }
+
+    [Fact]
+    public async Task Releasing_twice_applies_once()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+        await ReserveAsync(Guid.NewGuid(), 200);
+        await Ledger.ReleaseAsync(Tenant, inferenceId);
+
+        var again = await Ledger.ReleaseAsync(Tenant, inferenceId);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadyReleased, 500, 0), again);
+        await AssertUsageAsync(minute: 200, day: 200);
+    }
+
+    [Fact]
+    public async Task Releasing_after_settling_changes_nothing()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+        await Ledger.SettleAsync(Tenant, inferenceId, 120);
+
+        var release = await Ledger.ReleaseAsync(Tenant, inferenceId);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadySettled, 500, 120), release);
+        await AssertUsageAsync(minute: 120, day: 120);
+    }
+
+    [Fact]
+    public async Task Settling_after_releasing_changes_nothing()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+        await Ledger.ReleaseAsync(Tenant, inferenceId);
+
+        var settle = await Ledger.SettleAsync(Tenant, inferenceId, 300);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadyReleased, 500, 0), settle);
+        await AssertUsageAsync(minute: 0, day: 0);
+    }
+
+    [Fact]
+    public async Task Settling_or_releasing_an_unknown_inference_changes_nothing()
+    {
+        await ReserveAsync(Guid.NewGuid(), 100);
+
+        var settle = await Ledger.SettleAsync(Tenant, Guid.NewGuid(), 0);
+        var release = await Ledger.ReleaseAsync(Tenant, Guid.NewGuid());
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.NotReserved, 0, 0), settle);
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.NotReserved, 0, 0), release);
+        await AssertUsageAsync(minute: 100, day: 100);
+    }
+
+    [Fact]
+    public async Task Settling_or_releasing_a_rejected_reservation_gives_back_nothing()
+    {
+        await ReserveAsync(Guid.NewGuid(), 900);
+        var rejected = Guid.NewGuid();
+        await ReserveAsync(rejected, 200);
+
+        var settle = await Ledger.SettleAsync(Tenant, rejected, 0);
+        var release = await Ledger.ReleaseAsync(Tenant, rejected);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.WasRejected, 200, 0), settle);
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.WasRejected, 200, 0), release);
+        await AssertUsageAsync(minute: 900, day: 900);
+    }
+
+    [Fact]
+    public async Task Another_tenant_cannot_settle_a_reservation()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+
+        var settlement = await Ledger.SettleAsync("tenant-b", inferenceId, 0);
+
+        Assert.Equal(QuotaSettlementOutcome.NotReserved, settlement.Outcome);
+        await AssertUsageAsync(minute: 500, day: 500);
+        Assert.True((await Ledger.SettleAsync(Tenant, inferenceId, 0)).Applied);
+    }
+
+    [Fact]
+    public async Task Tenants_have_windows_of_their_own()
+    {
+        await ReserveAsync(Guid.NewGuid(), 1_000);
+
+        var other = await Ledger.ReserveAsync(new QuotaReservation("tenant-b", Guid.NewGuid(), 1_000), Limits);
+
+        Assert.True(other.IsReserved);
+        await AssertUsageAsync(minute: 1_000, day: 1_000);
+    }
+
+    [Fact]
+    public async Task A_new_minute_starts_empty_at_its_first_instant_while_the_day_keeps_counting()
+    {
+        await ReserveAsync(Guid.NewGuid(), 700);
+        await AdvanceAsync(TimeSpan.FromSeconds(39.999));
+        Assert.False((await ReserveAsync(Guid.NewGuid(), 700)).IsReserved);
+
+        await AdvanceAsync(TimeSpan.FromMilliseconds(1));
+
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 700)).IsReserved);
+        await AssertUsageAsync(minute: 700, day: 1_400);
+    }
+
+    [Fact]
+    public async Task Settling_in_the_next_minute_corrects_the_minute_the_tokens_were_counted_in()
+    {
+        var earlier = Guid.NewGuid();
+        await ReserveAsync(earlier, 600);
+        await AdvanceAsync(TimeSpan.FromSeconds(40));
+        await ReserveAsync(Guid.NewGuid(), 300);
+
+        await Ledger.SettleAsync(Tenant, earlier, 100);
+
+        await AssertUsageAsync(minute: 300, day: 400);
+        Clock.SetUtcNow(StartMinute.AddSeconds(59));
+        await AssertUsageAsync(minute: 100, day: 400);
+    }
+
+    [Fact]
+    public async Task Settling_after_utc_midnight_corrects_the_day_the_tokens_were_counted_on()
+    {
+        await AdvanceAsync(NextMidnight.AddSeconds(-10) - Start);
+        var yesterdays = Guid.NewGuid();
+        await ReserveAsync(yesterdays, 600);
+        await AdvanceAsync(TimeSpan.FromSeconds(20));
+        await AssertUsageAsync(minute: 0, day: 0);
+        await ReserveAsync(Guid.NewGuid(), 200);
+
+        await Ledger.SettleAsync(Tenant, yesterdays, 150);
+
+        await AssertUsageAsync(minute: 200, day: 200);
+        Clock.SetUtcNow(NextMidnight.AddSeconds(-1));
+        await AssertUsageAsync(minute: 150, day: 150);
+    }
+
+    [Fact]
+    public async Task A_settlement_after_the_minute_expired_leaves_that_minute_gone()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 600);
+        await AdvanceAsync(TimeSpan.FromMinutes(3));
+
+        var settlement = await Ledger.SettleAsync(Tenant, inferenceId, 100);
+
+        Assert.True(settlement.Applied);
+        await AssertUsageAsync(minute: 0, day: 100);
+        Clock.SetUtcNow(StartMinute.AddSeconds(59));
+        await AssertUsageAsync(minute: 0, day: 100);
+    }
+
+    [Fact]
+    public async Task Concurrent_reservations_admit_exactly_as_many_as_fit()
+    {
+        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 0);
+
+        var decisions = await RunConcurrentlyAsync(50, _ => ReserveAsync(Guid.NewGuid(), 75, limits));
+
+        Assert.Equal(1_000 / 75, decisions.Count(decision => decision.IsReserved));
+        await AssertUsageAsync(minute: 1_000 / 75 * 75, day: 1_000 / 75 * 75);
+    }
+
+    [Fact]
+    public async Task Concurrent_redeliveries_reserve_and_settle_exactly_once()
+    {
+        var inferenceId = Guid.NewGuid();
+
+        var decisions = await RunConcurrentlyAsync(50, _ => ReserveAsync(inferenceId, 500));
+        var settlements = await RunConcurrentlyAsync(50, _ => Ledger.SettleAsync(Tenant, inferenceId, 100));
+
+        Assert.All(decisions, decision => Assert.Equal(QuotaDecision.Reserved(500), decision));
+        Assert.Single(settlements, settlement => settlement.Applied);
+        Assert.All(
+            settlements.Where(settlement => !settlement.Applied),
+            settlement => Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadySettled, 500, 100), settlement));
+        await AssertUsageAsync(minute: 100, day: 100);
+    }
+
+    [Fact]
+    public async Task Usage_reports_the_current_windows_and_when_they_reset()
+    {
+        Assert.Equal(
+            new QuotaUsage(0, 0, StartMinute.AddMinutes(1), NextMidnight),
+            await Ledger.GetUsageAsync(Tenant));
+
+        await ReserveAsync(Guid.NewGuid(), 300);
+
+        Assert.Equal(
+            new QuotaUsage(300, 300, StartMinute.AddMinutes(1), NextMidnight),
+            await Ledger.GetUsageAsync(Tenant));
+    }
+
+    [Fact]
+    public async Task The_reservation_record_holds_the_actual_usage_once_settled()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+        var reserved = new ReservationRecord(
+            Tenant,
+            inferenceId,
+            ReservationState.Reserved,
+            QuotaDecision.Reserved(500),
+            StartMinute,
+            StartDay,
+            Start,
+            ChargedTokens: null,
+            FinishedAt: null);
+        Assert.Equal(reserved, await Ledger.GetReservationAsync(Tenant, inferenceId));
+
+        await AdvanceAsync(TimeSpan.FromSeconds(5));
+        await Ledger.SettleAsync(Tenant, inferenceId, 420);
+
+        Assert.Equal(
+            reserved with { State = ReservationState.Settled, ChargedTokens = 420, FinishedAt = Start.AddSeconds(5) },
+            await Ledger.GetReservationAsync(Tenant, inferenceId));
+    }
+
+    [Fact]
+    public async Task A_rejection_is_recorded_with_its_decision()
+    {
+        var inferenceId = Guid.NewGuid();
+        var decision = await ReserveAsync(inferenceId, 2_000);
+
+        var record = await Ledger.GetReservationAsync(Tenant, inferenceId);
+
+        Assert.NotNull(record);
+        Assert.Equal(ReservationState.Rejected, record.State);
+        Assert.Equal(decision, record.Decision);
+        Assert.Null(record.ChargedTokens);
+    }
+
+    [Fact]
+    public async Task An_unknown_inference_has_no_record()
+    {
+        await ReserveAsync(Guid.NewGuid(), 100);
+
+        Assert.Null(await Ledger.GetReservationAsync(Tenant, Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task Reservations_are_remembered_for_the_retention_period_and_then_forgotten()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 100);
+
+        await AdvanceAsync(new QuotaOptions().ReservationRetention - TimeSpan.FromSeconds(1));
+        Assert.NotNull(await Ledger.GetReservationAsync(Tenant, inferenceId));
+
+        await AdvanceAsync(TimeSpan.FromSeconds(1));
+        Assert.Null(await Ledger.GetReservationAsync(Tenant, inferenceId));
+        Assert.Equal(QuotaSettlementOutcome.NotReserved, (await Ledger.SettleAsync(Tenant, inferenceId, 0)).Outcome);
+    }
+
+    protected Task<QuotaDecision> ReserveAsync(Guid inferenceId, long tokens, QuotaLimits? limits = null) =>
+        Ledger.ReserveAsync(new QuotaReservation(Tenant, inferenceId, tokens), limits ?? Limits);
+
+    private async Task AssertUsageAsync(long minute, long day)
+    {
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((minute, day), (usage.TokensThisMinute, usage.TokensToday));
+    }
+
+    /// <summary>Starts every call at once, so that a ledger that is not atomic lets too many through.</summary>
+    private static async Task<T[]> RunConcurrentlyAsync<T>(int count, Func<int, Task<T>> call)
+    {
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = Enumerable.Range(0, count)
+            .Select(index => Task.Run(async () =>
+            {
+                await go.Task;
+                return await call(index);
+            }))
+            .ToArray();
+        go.SetResult();
+        return await Task.WhenAll(calls);
+    }
+}

@@ -1,0 +1,64 @@
+using Inference.Server.Quota;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Tests.Quota;
+
+public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture redis)
+    : IClassFixture<RedisConnectionFixture>
+{
+    [Fact]
+    public async Task The_redis_ledger_uses_the_key_prefix_from_the_quota_section()
+    {
+        var keyPrefix = "quota-test-" + Guid.NewGuid().ToString("N");
+        await using var provider = BuildProvider(
+            services => services.AddRedisQuotaLedger(),
+            new Dictionary<string, string?> { ["Quota:KeyPrefix"] = keyPrefix });
+
+        try
+        {
+            var ledger = provider.GetRequiredService<IQuotaLedger>();
+            await ledger.ReserveAsync(new QuotaReservation("tenant-a", Guid.NewGuid(), 10), QuotaLimits.Unlimited);
+
+            Assert.IsType<RedisQuotaLedger>(ledger);
+            Assert.Equal(3, (await redis.KeysAsync(keyPrefix)).Length);
+        }
+        finally
+        {
+            await redis.DeleteKeysAsync(keyPrefix);
+        }
+    }
+
+    [Fact]
+    public async Task The_in_process_ledger_is_one_instance_for_the_whole_process()
+    {
+        await using var provider = BuildProvider(services => services.AddInProcessQuotaLedger(), []);
+
+        var ledger = provider.GetRequiredService<IQuotaLedger>();
+
+        Assert.IsType<InProcessQuotaLedger>(ledger);
+        Assert.Same(ledger, provider.GetRequiredService<IQuotaLedger>());
+    }
+
+    [Fact]
+    public async Task An_empty_key_prefix_is_refused_at_start()
+    {
+        await using var provider = BuildProvider(
+            services => services.AddRedisQuotaLedger(),
+            new Dictionary<string, string?> { ["Quota:KeyPrefix"] = "" });
+
+        Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<QuotaOptions>>().Value);
+    }
+
+    private ServiceProvider BuildProvider(
+        Action<IServiceCollection> register,
+        Dictionary<string, string?> settings)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        services.AddSingleton(redis.Connection);
+        register(services);
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+    }
+}
