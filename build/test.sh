@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The project's single test command (CI runs it through .ci/run):
+#
+#   ./build/test.sh [dotnet test arguments...]      e.g. ./build/test.sh --filter FullyQualifiedName~Queue
+#
+# The tests talk to real PostgreSQL, Redis and RabbitMQ, so first make sure those answer on
+# loopback (build/services.sh reuses running ones and starts the rest, or passes through
+# INFERENCE_TEST_* variables that point elsewhere), then build once and test the build.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+now() { date +%s; }
+started=$(now)
+
+# Passwords of external services may be real secrets; the local defaults are not, but treat
+# every value alike so the log never shows one.
+mask() { sed -E 's/(Password=)[^;]*/\1***/I; s#(://[^:/@]*:)[^@]*@#\1***@#'; }
+
+echo "==> Test services"
+./build/services.sh start || { echo "==> FAILED: test services did not come up (see above)" >&2; exit 1; }
+eval "$(./build/services.sh env)"
+for var in INFERENCE_TEST_POSTGRES INFERENCE_TEST_REDIS INFERENCE_TEST_RABBITMQ INFERENCE_TEST_RABBITMQ_MANAGEMENT; do
+    printf '    %-35s %s\n' "$var" "$(printf '%s' "${!var}" | mask)"
+done
+services_done=$(now)
+
+# Build separately (and test with --no-build) so a compile error is reported as such and not
+# as a test failure, and so the summary can tell the two apart.
+echo "==> dotnet build (Release)"
+build_rc=0
+dotnet build Inference.sln -c Release || build_rc=$?
+build_done=$(now)
+
+test_rc=0
+if ((build_rc == 0)); then
+    echo "==> dotnet test (Release) $*"
+    dotnet test Inference.sln -c Release --no-build "$@" || test_rc=$?
+fi
+test_done=$(now)
+
+echo
+echo "==================== summary ===================="
+printf '  services  %4ss  ok\n' "$((services_done - started))"
+printf '  build     %4ss  %s\n' "$((build_done - services_done))" "$( ((build_rc == 0)) && echo ok || echo "FAILED (exit $build_rc)")"
+if ((build_rc == 0)); then
+    printf '  test      %4ss  %s\n' "$((test_done - build_done))" "$( ((test_rc == 0)) && echo ok || echo "FAILED (exit $test_rc)")"
+else
+    printf '  test         -  skipped (build failed)\n'
+fi
+printf '  total     %4ss\n' "$((test_done - started))"
+echo "================================================="
+
+if ((build_rc != 0)); then exit "$build_rc"; fi
+exit "$test_rc"
