@@ -1,0 +1,309 @@
+using Inference.Contracts;
+using Inference.Server.Orchestration;
+using MassTransit;
+using MassTransit.Testing;
+
+namespace Inference.Server.Tests.Orchestration;
+
+public sealed class When_an_inference_is_submitted : SagaSpec
+{
+    [Fact]
+    public async Task Should_be_submitted_and_ask_the_quota_service_for_its_prompt_tokens()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Submit(id);
+
+        Assert.Equal("Submitted", instance.CurrentState);
+        Assert.Equal("tenant-a", instance.TenantId);
+        Assert.Equal(["hello world"], instance.Inputs!);
+        Assert.Equal(12, instance.ReservedTokens);
+        var reserve = Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal(InferenceEndpoints.Quota, QueueOf(reserve));
+        Assert.Equal(("tenant-a", 12L), (reserve.Context.Message.TenantId, reserve.Context.Message.Tokens));
+        Assert.Equal(["Submitted"], instance.History.Select(h => h.State));
+    }
+
+    [Fact]
+    public async Task Should_ignore_a_redelivered_submission()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Reserve(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Submission(id, "something else"));
+
+        await Saga.ConsumedMessage<SubmitInference>(m => m.Inputs[0] == "something else");
+        await Saga.Harness.InactivityTask;
+        var instance = Saga.Saga.Sagas.Contains(id)!;
+        Assert.Equal("QuotaReserved", instance.CurrentState);
+        Assert.Equal(["hello world"], instance.Inputs!);
+        Assert.Single(Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id));
+    }
+}
+
+public sealed class When_the_quota_is_decided : SagaSpec
+{
+    [Fact]
+    public async Task Should_queue_the_inputs_for_a_worker_when_reserved()
+    {
+        var id = NewId.NextGuid();
+
+        await Saga.Reserve(id);
+
+        var run = Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal(InferenceEndpoints.Worker, QueueOf(run));
+        Assert.Equal(["hello world"], run.Context.Message.Inputs);
+        Assert.Equal("all-minilm-l6-v2", run.Context.Message.Model);
+    }
+
+    [Fact]
+    public async Task Should_answer_the_submitter_with_accepted_when_reserved()
+    {
+        var id = NewId.NextGuid();
+        var client = Saga.Harness.Bus.CreateRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+
+        var answer = client.GetResponse<InferenceAccepted, InferenceRejected>(SagaHarness.Submission(id));
+        await Saga.InState(id, Saga.Machine.Submitted);
+        await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 12 });
+
+        var response = await answer;
+        Assert.True(response.Is(out Response<InferenceAccepted>? accepted));
+        Assert.Equal((id, 12L), (accepted.Message.InferenceId, accepted.Message.ReservedTokens));
+        var instance = await Saga.InState(id, Saga.Machine.QuotaReserved);
+        Assert.Null(instance.ResponseAddress);
+    }
+
+    [Fact]
+    public async Task Should_fail_with_quota_exceeded_and_answer_the_submitter_when_rejected()
+    {
+        var id = NewId.NextGuid();
+        var client = Saga.Harness.Bus.CreateRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+
+        var answer = client.GetResponse<InferenceAccepted, InferenceRejected>(SagaHarness.Submission(id));
+        await Saga.InState(id, Saga.Machine.Submitted);
+        await Saga.Harness.Bus.Publish(new QuotaRejected
+        {
+            InferenceId = id, Limit = "tokens_per_minute", LimitValue = 10, Remaining = 3, RetryAfter = TimeSpan.FromSeconds(17),
+        });
+
+        var response = await answer;
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected));
+        Assert.Equal(("quota_exceeded", "tokens_per_minute", TimeSpan.FromSeconds(17)),
+            (rejected.Message.Code, rejected.Message.Limit, rejected.Message.RetryAfter));
+        var instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.QuotaExceeded, instance.ErrorCode);
+        Assert.Null(instance.Inputs);
+        Assert.True(await Saga.NothingSent<RunInference>(id, m => m.InferenceId));
+        Assert.True(await Saga.NothingSent<ReleaseQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_fail_and_release_when_the_quota_service_faults()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Faulted(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 12 }));
+
+        var instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.QuotaUnavailable, instance.ErrorCode);
+        await Saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id);
+        Assert.True(await Saga.NothingSent<RunInference>(id, m => m.InferenceId));
+    }
+}
+
+public sealed class When_a_worker_runs_the_inference : SagaSpec
+{
+    [Fact]
+    public async Task Should_be_inferring_once_started()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Start(id);
+
+        Assert.Equal(["Submitted", "QuotaReserved", "Inferring"], instance.History.Select(h => h.State));
+    }
+
+    [Fact]
+    public async Task Should_store_the_output_and_record_the_usage_when_it_succeeds()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Succeed(id);
+
+        var store = Saga.Harness.Sent.Select<StoreResult>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal(InferenceEndpoints.Results, QueueOf(store));
+        Assert.Equal([0.6f, 0.8f], store.Context.Message.Output.Embeddings![0]);
+        Assert.Equal("Inferring", instance.CurrentState);
+        Assert.Equal((11, 3), (instance.PromptTokens, instance.CompletionTokens));
+    }
+
+    [Fact]
+    public async Task Should_accept_a_success_that_overtook_its_start()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Reserve(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Success(id));
+
+        await Saga.SentMessage<StoreResult>(m => m.InferenceId == id);
+        await Saga.InState(id, Saga.Machine.Inferring);
+        await Saga.Harness.Bus.Publish(new InferenceStarted { InferenceId = id, StartedAt = DateTimeOffset.UtcNow });
+        await Saga.ConsumedMessage<InferenceStarted>(m => m.InferenceId == id);
+        await Saga.Harness.InactivityTask;
+        Assert.Equal("Inferring", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+    }
+
+    [Fact]
+    public async Task Should_fail_and_release_the_reservation_when_inference_faults()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Fail(id);
+
+        Assert.Equal(ErrorCodes.InferenceFailed, instance.ErrorCode);
+        Assert.Contains("boom", instance.ErrorMessage, StringComparison.Ordinal);
+        var release = Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal("tenant-a", release.Context.Message.TenantId);
+        Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_fail_and_release_when_a_fault_arrives_before_the_start()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Reserve(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Faulted(new RunInference { InferenceId = id, Model = "m", Inputs = ["x"] }));
+
+        await Saga.InState(id, Saga.Machine.Failed);
+        await Saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id);
+    }
+}
+
+public sealed class When_the_result_is_stored : SagaSpec
+{
+    [Fact]
+    public async Task Should_complete_settle_with_the_actual_usage_and_forget_the_inputs()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Complete(id);
+
+        var settle = Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal(14, settle.Context.Message.ActualTokens);
+        Assert.Equal(InferenceEndpoints.Quota, QueueOf(settle));
+        Assert.Null(instance.Inputs);
+        Assert.Null(instance.ErrorCode);
+        Assert.Equal(["Submitted", "QuotaReserved", "Inferring", "Completed"], instance.History.Select(h => h.State));
+        Assert.True(instance.History.Zip(instance.History.Skip(1)).All(pair => pair.First.At <= pair.Second.At));
+        Assert.True(await Saga.NothingSent<ReleaseQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_fail_and_release_when_the_result_store_faults()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Succeed(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Faulted(new StoreResult { InferenceId = id, Output = new InferenceOutput() }));
+
+        var instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.ResultStoreFailed, instance.ErrorCode);
+        await Saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id);
+        Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+    }
+}
+
+public sealed class When_messages_arrive_late_or_twice : SagaSpec
+{
+    // Long enough for the saga endpoint's retries (3.75 s in all) to run out before the harness calls it quiet.
+    public When_messages_arrive_late_or_twice()
+        : base(TimeSpan.FromSeconds(6))
+    {
+    }
+
+    [Fact]
+    public async Task Should_settle_exactly_once_when_the_result_is_confirmed_twice()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Complete(id);
+
+        await Saga.Harness.Bus.Publish(new ResultStored { InferenceId = id });
+        await Saga.Harness.Bus.Publish(SagaHarness.Success(id) with { Usage = new InferenceUsage { PromptTokens = 11, CompletionTokens = 99 } });
+
+        await Saga.ConsumedMessage<InferenceSucceeded>(m => m.InferenceId == id && m.Usage.CompletionTokens == 99);
+        await Saga.Harness.InactivityTask;
+        Assert.Single(Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id));
+        Assert.Single(Saga.Harness.Sent.Select<StoreResult>(x => x.Context.Message.InferenceId == id));
+        var instance = Saga.Saga.Sagas.Contains(id)!;
+        Assert.Equal(("Completed", 3), (instance.CurrentState, instance.CompletionTokens));
+    }
+
+    [Fact]
+    public async Task Should_stay_failed_and_uncharged_when_a_success_follows_a_failure()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Fail(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Success(id));
+        await Saga.Harness.Bus.Publish(new ResultStored { InferenceId = id });
+
+        await Saga.Harness.InactivityTask;
+        Assert.Equal("Failed", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+        Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+        Assert.Empty(Saga.Harness.Published.Select<Fault<InferenceSucceeded>>());
+    }
+
+    [Fact]
+    public async Task Should_release_a_reservation_granted_after_the_request_failed()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+        await Saga.Harness.Bus.Publish(SagaHarness.Faulted(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 12 }));
+        await Saga.InState(id, Saga.Machine.Failed);
+        var releasesBefore = Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count();
+
+        await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 12 });
+
+        await SagaHarness.Eventually(() =>
+            Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count() == releasesBefore + 1);
+        Assert.True(await Saga.NothingSent<RunInference>(id, m => m.InferenceId));
+        Assert.Equal("Failed", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+    }
+
+    [Fact]
+    public async Task Should_fault_an_event_for_an_unknown_request_to_the_error_queue()
+    {
+        var id = NewId.NextGuid();
+
+        await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 1 });
+
+        await Saga.PublishedMessage<Fault<QuotaReserved>>(m => m.Message.InferenceId == id);
+        Assert.False(Saga.Saga.Created.Select(x => x.CorrelationId == id).Any());
+    }
+}
+
+public sealed class The_inference_state_machine : SagaSpec
+{
+    [Fact]
+    public void Should_have_exactly_the_states_of_the_design()
+    {
+        var states = Saga.Machine.States.Select(s => s.Name).Where(name => name is not ("Initial" or "Final"));
+
+        Assert.Equal(["Canceled", "Completed", "Failed", "Inferring", "QuotaReserved", "Submitted"], states.Order());
+    }
+
+    [Fact]
+    public void Should_handle_or_ignore_every_event_in_every_state()
+    {
+        var events = Saga.Machine.Events.Where(e => !e.Name.Contains('.', StringComparison.Ordinal)).Select(e => e.Name).ToHashSet();
+        Assert.Equal(9, events.Count);
+
+        foreach (var state in Saga.Machine.States.Where(s => InferenceStatus.IsKnownState(s.Name)))
+        {
+            var handled = Saga.Machine.NextEvents(state).Select(e => e.Name).ToHashSet();
+            Assert.True(events.IsSubsetOf(handled), $"{state.Name} leaves {string.Join(", ", events.Except(handled))} unhandled.");
+        }
+    }
+}
