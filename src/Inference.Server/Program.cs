@@ -1,10 +1,9 @@
 using Inference.Server.Hosting;
-using Inference.Server.Persistence;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddInferencePlatform();
 
 var app = builder.Build();
-await app.PrepareDatabaseAsync();
+await app.PrepareInferencePlatformAsync();
 app.MapInferencePlatform();
 await app.RunAsync();

@@ -24,7 +24,7 @@ public sealed record Infrastructure(string? Postgres, Uri? RabbitMq, string? Red
         var missing = new List<string>();
         if (RabbitMq is null)
             missing.Add("ConnectionStrings:RabbitMq");
-        if (Postgres is null && (roles & (ServerRoles.Api | ServerRoles.Orchestrator)) != 0)
+        if (Postgres is null && roles.UsesDatabase())
             missing.Add("ConnectionStrings:Postgres");
         if (Redis is null && roles.HasFlag(ServerRoles.Orchestrator))
             missing.Add("ConnectionStrings:Redis");

@@ -29,7 +29,9 @@ public static class PlatformExtensions
         builder.Services.AddScoped<DevTenantSeeder>();
         builder.Services.AddScoped<TenantQuotaLimits>();
 
-        builder.AddInferenceDatabase(infrastructure);
+        // Only the API and the orchestrator keep state; a worker needs the bus and its models, nothing else.
+        if (roles.UsesDatabase())
+            builder.AddInferenceDatabase(infrastructure);
         builder.Services.AddInferenceEngine(builder.Configuration);
         builder.AddInferenceMessaging(roles, infrastructure);
 
@@ -53,6 +55,13 @@ public static class PlatformExtensions
             builder.AddInferenceApi();
 
         return builder;
+    }
+
+    /// <summary>Migrates and seeds the database when this process's roles use one.</summary>
+    public static async Task PrepareInferencePlatformAsync(this WebApplication app)
+    {
+        if (app.Configuration.GetServerRoles().UsesDatabase())
+            await app.PrepareDatabaseAsync().ConfigureAwait(false);
     }
 
     public static WebApplication MapInferencePlatform(this WebApplication app)

@@ -21,6 +21,9 @@ public static class ServerRolesConfiguration
     /// <summary>Configuration key of the role; <c>--role worker</c> on the command line sets it.</summary>
     public const string Key = "role";
 
+    /// <summary>True when these roles read or write the database: the API and the orchestrator do, workers do not.</summary>
+    public static bool UsesDatabase(this ServerRoles roles) => (roles & (ServerRoles.Api | ServerRoles.Orchestrator)) != 0;
+
     public static ServerRoles GetServerRoles(this IConfiguration configuration) =>
         configuration[Key]?.Trim().ToLowerInvariant() switch
         {

@@ -1,0 +1,146 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Inference.Contracts;
+using Inference.Server.Tests.Infrastructure;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Inference.Server.Tests.Integration;
+
+/// <summary>
+/// Real requests through REST, RabbitMQ, the saga in PostgreSQL, the quota in Redis, the ONNX model and the result
+/// store, checked where they land: the saga row, the Redis counters and the queues.
+/// </summary>
+public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
+{
+    private readonly IsolatedServices _services = new();
+
+    public Task InitializeAsync() => _services.InitializeAsync();
+
+    public Task DisposeAsync() => _services.DisposeAsync();
+
+    [Fact]
+    public async Task Should_complete_persist_the_saga_and_charge_the_actual_usage_once()
+    {
+        await using var app = new InferenceAppFactory(_services.Settings());
+        using var client = app.CreateDevClient();
+
+        var accepted = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = new[] { "A man is playing a guitar.", "Someone plays the guitar." } });
+        var id = accepted.GetProperty("id").GetString()!;
+        var inference = await client.WaitUntilFinishedAsync(id);
+
+        Assert.Equal("completed", inference.GetProperty("status").GetString());
+        var promptTokens = inference.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
+        Assert.Equal(accepted.GetProperty("usage").GetProperty("reserved_tokens").GetInt32(), promptTokens);
+        var embeddings = inference.GetProperty("output").GetProperty("embeddings");
+        Assert.Equal(2, embeddings.GetArrayLength());
+        Assert.All(embeddings.EnumerateArray(), e => Assert.Equal(384, e.GetArrayLength()));
+
+        var saga = await _services.RowAsync(
+            "SELECT current_state, tenant_id, prompt_tokens, completion_tokens, inputs, jsonb_array_length(history) AS transitions " +
+            "FROM inference_sagas WHERE correlation_id = @id", ("id", Guid.Parse(id)));
+        Assert.NotNull(saga);
+        Assert.Equal("Completed", saga["current_state"]);
+        Assert.Equal("dev", saga["tenant_id"]);
+        Assert.Equal((promptTokens, 0), ((int)saga["prompt_tokens"]!, (int)saga["completion_tokens"]!));
+        Assert.Null(saga["inputs"]);
+        Assert.Equal(4, saga["transitions"]);
+        var result = await _services.RowAsync("SELECT dimensions, length(embeddings) AS bytes FROM inference_results WHERE inference_id = @id",
+            ("id", Guid.Parse(id)));
+        Assert.Equal((384, 2 * 384 * sizeof(float)), ((int)result!["dimensions"]!, (int)result["bytes"]!));
+
+        // Settling happens after Completed is visible; wait for it, then check it was counted exactly once.
+        var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
+        await InferenceClient.Eventually(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "settled");
+        Assert.Equal(promptTokens, (long)await _services.Redis.HashGetAsync(reservationKey, "charged"));
+        var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
+        Assert.Equal(promptTokens, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+
+        await InferenceClient.Eventually(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0));
+        var queues = await _services.QueuesAsync();
+        Assert.Superset(new HashSet<string> { InferenceEndpoints.Orchestrator, InferenceEndpoints.Quota, InferenceEndpoints.Worker, InferenceEndpoints.Results },
+            queues.Keys.ToHashSet());
+        Assert.DoesNotContain(queues.Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Should_answer_429_over_quota_and_charge_nothing_for_the_rejected_request()
+    {
+        await using var app = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings()) { ["Dev:TokensPerMinute"] = "20" });
+        using var client = app.CreateDevClient();
+        var first = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = "The first request of sixteen tokens or so fits." });
+        var firstTokens = first.GetProperty("usage").GetProperty("reserved_tokens").GetInt32();
+
+        var second = await client.PostAsJsonAsync("/v1/inferences", new { model = "all-minilm-l6-v2", input = "This second one does not fit in the minute." });
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.InRange(second.Headers.RetryAfter?.Delta?.TotalSeconds ?? -1, 1, 60);
+        var problem = await second.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("quota_exceeded", "tokens_per_minute"), (problem.GetProperty("code").GetString(), problem.GetProperty("limit").GetString()));
+
+        var rejected = await _services.RowAsync("SELECT correlation_id, error_code FROM inference_sagas WHERE current_state = 'Failed'");
+        Assert.Equal("quota_exceeded", rejected!["error_code"]);
+        var rejectedKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{rejected["correlation_id"]}";
+        Assert.Equal("rejected", (string?)await _services.Redis.HashGetAsync(rejectedKey, "state"));
+        await client.WaitUntilFinishedAsync(first.GetProperty("id").GetString()!);
+        var day = (string)(await _services.Redis.HashGetAsync(rejectedKey, "day"))!;
+        await InferenceClient.Eventually(async () =>
+            (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}") == firstTokens);
+    }
+
+    [Fact]
+    public async Task Should_fail_release_the_reservation_and_dead_letter_work_no_worker_can_run()
+    {
+        await using var app = new InferenceAppFactory(_services.Settings());
+        using var client = app.CreateDevClient();
+        var id = NewId.NextGuid();
+
+        // Straight onto the bus, as an integrating service would: the API would refuse the unknown model.
+        var saga = await app.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+        await saga.Send(new SubmitInference
+        {
+            InferenceId = id, TenantId = "dev", Model = "no-such-model", Inputs = ["hello"], PromptTokens = 3, SubmittedAt = DateTimeOffset.UtcNow,
+        });
+        var inference = await client.WaitUntilFinishedAsync(id.ToString(), sentToBus: true);
+
+        Assert.Equal("failed", inference.GetProperty("status").GetString());
+        Assert.Equal("inference_failed", inference.GetProperty("error").GetProperty("code").GetString());
+        var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
+        await InferenceClient.Eventually(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released");
+        var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
+        Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+        await InferenceClient.Eventually(async () =>
+            (await _services.QueuesAsync()).GetValueOrDefault($"{InferenceEndpoints.Worker}_error") == 1);
+    }
+}
+
+/// <summary>The same build as three processes, one role each, sharing only the real services.</summary>
+public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
+{
+    private readonly IsolatedServices _services = new();
+
+    public Task InitializeAsync() => _services.InitializeAsync();
+
+    public Task DisposeAsync() => _services.DisposeAsync();
+
+    [Fact]
+    public async Task Should_complete_a_request_submitted_to_the_api_process()
+    {
+        await using var orchestrator = new InferenceAppFactory(_services.Settings("orchestrator"));
+        await using var worker = new InferenceAppFactory(_services.Settings("worker"));
+        await using var api = new InferenceAppFactory(_services.Settings("api"));
+        _ = orchestrator.Services;
+        _ = worker.Services;
+        using var client = api.CreateDevClient();
+
+        var accepted = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = "hello world" });
+        var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+
+        Assert.Equal("completed", inference.GetProperty("status").GetString());
+        Assert.Equal("quota_reserved", accepted.GetProperty("status").GetString());
+        Assert.Equal(384, inference.GetProperty("output").GetProperty("embeddings")[0].GetArrayLength());
+        var worker404 = await worker.CreateDevClient().GetAsync($"/v1/inferences/{accepted.GetProperty("id").GetString()}");
+        Assert.Equal(HttpStatusCode.NotFound, worker404.StatusCode);
+    }
+}
