@@ -18,6 +18,10 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
     private readonly int _dimensions;
     private readonly int _specialTokensPerInput;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
+
+    // Runs hold it shared, disposal exclusively: a session is never freed under a run that still uses it (ONNX
+    // Runtime would crash the process). The runs are synchronous, so the lock's thread affinity holds.
+    private readonly ReaderWriterLockSlim _lifetime = new();
     private volatile InferenceSession? _session;
     private bool _disposed;
 
@@ -41,6 +45,9 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
     public ModelDescriptor Descriptor { get; }
 
     public bool IsLoaded => _session is not null;
+
+    /// <summary>Runs inside the model right now; observable so that tests can dispose mid-run.</summary>
+    internal int RunsInProgress => _lifetime.CurrentReadCount;
 
     public TokenCount CountTokens(IReadOnlyList<string> inputs)
     {
@@ -100,10 +107,19 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         // Inputs of similar length share a batch, so a short one is not padded up to the longest of the request.
         // Padding does not change results, only wastes work; the stable sort keeps runs reproducible.
         var byLength = Enumerable.Range(0, inputs.Count).OrderBy(i => tokenIds[i].Count).ToArray();
-        foreach (var batch in byLength.Chunk(Descriptor.MaxBatchSize))
+        _lifetime.EnterReadLock();
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            RunBatch(session, batch, tokenIds, embeddings, cancellationToken);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            foreach (var batch in byLength.Chunk(Descriptor.MaxBatchSize))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                RunBatch(session, batch, tokenIds, embeddings, cancellationToken);
+            }
+        }
+        finally
+        {
+            _lifetime.ExitReadLock();
         }
 
         return new EmbeddingResult(embeddings, promptTokens);
@@ -111,8 +127,10 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
     public void Dispose()
     {
-        // Taking the gate lets a load in progress finish first, so the session it creates is disposed too.
+        // Taking the gate lets a load in progress finish first, so the session it creates is disposed too; taking the
+        // lifetime lock waits for runs in progress (a cancelled host's runs are terminated, so this is short).
         _loadGate.Wait();
+        _lifetime.EnterWriteLock();
         try
         {
             _disposed = true;
@@ -121,6 +139,7 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         }
         finally
         {
+            _lifetime.ExitWriteLock();
             _loadGate.Release();
         }
     }
