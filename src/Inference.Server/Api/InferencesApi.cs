@@ -64,13 +64,19 @@ public static class InferencesApi
         models.TryGet(request.Model!, out var model);
         var inputs = request.Inputs();
         var tokens = model!.CountTokens(inputs);
-        if (tokens.TooLong.Count > 0)
+        if (tokens.TooLong.Count > 0 || tokens.Empty.Count > 0)
         {
+            // The validator sees only strings; the tokenizer also knows which inputs (zero-width or control characters,
+            // lone accents) leave the model nothing to read, and those are as empty as "" to the client.
             var errors = tokens.TooLong
-                .Select(i => new FieldError($"input[{i}]", "input_too_long",
-                    $"Input {i} has {tokens.PerInput[i]} tokens; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}."))
+                .Select(i => (Index: i, Error: new FieldError($"input[{i}]", "input_too_long",
+                    $"Input {i} has {tokens.PerInput[i]} tokens; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}.")))
+                .Concat(tokens.Empty.Select(i => (Index: i, Error: new FieldError($"input[{i}]", "input_empty",
+                    $"Input {i} holds no text that {model.Descriptor.Id} can read."))))
+                .OrderBy(x => x.Index)
+                .Select(x => x.Error)
                 .ToList();
-            return Problems.Validation("input_too_long", errors[0].Message, errors);
+            return Problems.Validation(errors[0].Code, errors[0].Message, errors);
         }
 
         // Milliseconds are what every store keeps, so the time this answer shows is the one GET shows later.

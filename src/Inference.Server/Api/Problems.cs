@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Inference.Server.Api;
 
@@ -30,6 +31,35 @@ public static class Problems
 
     public static ProblemHttpResult Unavailable(string code, string detail) =>
         Create(StatusCodes.Status503ServiceUnavailable, code, "Temporarily unavailable", detail);
+
+    /// <summary>
+    /// Gives the problems the framework writes itself (routing's 404, 405 and 415, the exception handler's 500) the
+    /// shape of ours, so that a client can switch on <c>code</c> for every error.
+    /// </summary>
+    public static void AddCodeToFrameworkProblems(ProblemDetailsContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var problem = context.ProblemDetails;
+        if (problem.Extensions.ContainsKey("code"))
+            return;
+
+        // The endpoint declares that it accepts JSON, so routing itself refuses other media types before the endpoint runs.
+        if (problem.Status == StatusCodes.Status415UnsupportedMediaType)
+        {
+            var ours = UnsupportedMediaType().ProblemDetails;
+            (problem.Type, problem.Title, problem.Detail) = (ours.Type, ours.Title, ours.Detail);
+            problem.Extensions["code"] = ours.Extensions["code"];
+            return;
+        }
+
+        var status = problem.Status ?? StatusCodes.Status500InternalServerError;
+        var code = ReasonPhrases.GetReasonPhrase(status).Replace(' ', '_').ToLowerInvariant();
+        if (code.Length == 0)
+            code = $"http_{status}";
+        problem.Type = $"urn:inference:problem:{code}";
+        problem.Detail ??= problem.Title;
+        problem.Extensions["code"] = code;
+    }
 
     private static ProblemHttpResult Create(int status, string code, string title, string detail,
         Dictionary<string, object?>? extensions = null)

@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Inference.Server.Persistence;
+using Inference.Server.Quota;
+using Inference.Server.Tenants;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Inference.Server.Tests.Api;
+
+/// <summary>
+/// The REST surface as a client sees it. Bodies are read as raw JSON, not as the server's own records, so that the
+/// specs hold the wire names (snake_case) to the contract.
+/// </summary>
+internal static class InferencesClient
+{
+    public const string Model = "all-minilm-l6-v2";
+
+    private static readonly string[] FinalStatuses = ["completed", "failed", "canceled"];
+
+    public static Task<HttpResponseMessage> SubmitAsync(this HttpClient client, object input) =>
+        client.PostAsJsonAsync("/v1/inferences", new { model = Model, input });
+
+    public static Task<HttpResponseMessage> SubmitJsonAsync(this HttpClient client, string json) =>
+        client.PostAsync("/v1/inferences", new StringContent(json, Encoding.UTF8, "application/json"));
+
+    /// <summary>Submits and expects the request to be accepted; returns the 202's body.</summary>
+    public static async Task<JsonElement> SubmitAcceptedAsync(this HttpClient client, object input)
+    {
+        using var response = await client.SubmitAsync(input);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted,
+            $"Expected 202, got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    /// <summary>Polls <c>GET /v1/inferences/{id}</c> until the request reaches a final status, and returns that body.</summary>
+    public static Task<JsonElement> WaitUntilFinishedAsync(this HttpClient client, string id) =>
+        Poll.UntilAsync(
+            async () =>
+            {
+                using var response = await client.GetAsync($"/v1/inferences/{id}");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return await response.Content.ReadFromJsonAsync<JsonElement>();
+            },
+            inference => FinalStatuses.Contains(inference.GetProperty("status").GetString()),
+            $"inference {id} to finish");
+
+    /// <summary>Submits and waits for the request to complete; returns the final GET body.</summary>
+    public static async Task<JsonElement> CompleteAsync(this HttpClient client, object input)
+    {
+        var accepted = await client.SubmitAcceptedAsync(input);
+        var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+        Assert.True(inference.GetProperty("status").GetString() == "completed", $"Expected completed, got {inference}");
+        return inference;
+    }
+
+    public static float[][] Embeddings(this JsonElement inference) =>
+        [.. inference.GetProperty("output").GetProperty("embeddings").EnumerateArray()
+            .Select(vector => vector.EnumerateArray().Select(x => x.GetSingle()).ToArray())];
+
+    /// <summary>
+    /// Asserts an RFC 9457 problem: the status, <c>application/problem+json</c>, every member a client reads
+    /// (<c>type</c>, <c>title</c>, <c>status</c>, <c>detail</c>) and the stable <c>code</c>. Returns the body.
+    /// </summary>
+    public static async Task<JsonElement> AssertProblemAsync(this HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"Expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(body).RootElement.Clone();
+        Assert.Equal(code, problem.GetProperty("code").GetString());
+        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrWhiteSpace(problem.GetProperty("type").GetString()), body);
+        Assert.False(string.IsNullOrWhiteSpace(problem.GetProperty("title").GetString()), body);
+        Assert.False(string.IsNullOrWhiteSpace(problem.GetProperty("detail").GetString()), body);
+        return problem;
+    }
+
+    public static async Task<QuotaUsage> DevUsageAsync(this IServiceProvider services) =>
+        await services.GetRequiredService<IQuotaLedger>().GetUsageAsync(DevTenantSeeder.TenantId);
+
+    public static async Task<int> InferenceCountAsync(this IServiceProvider services)
+    {
+        await using var scope = services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.CountAsync();
+    }
+}
