@@ -1,6 +1,7 @@
 using Inference.Server.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.Configuration.AddCommandLine(args, ServerRolesConfiguration.CommandLineSwitches.ToDictionary());
 builder.AddInferencePlatform();
 
 var app = builder.Build();

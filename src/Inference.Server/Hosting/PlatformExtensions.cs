@@ -24,14 +24,18 @@ public static class PlatformExtensions
         builder.Services.AddSingleton(infrastructure);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddMemoryCache();
-        builder.Services.AddHealthChecks();
+        var health = builder.Services.AddHealthChecks();
         builder.Services.AddOptions<DevTenantOptions>().BindConfiguration(DevTenantOptions.Section);
         builder.Services.AddScoped<DevTenantSeeder>();
         builder.Services.AddScoped<TenantQuotaLimits>();
 
         // Only the API and the orchestrator keep state; a worker needs the bus and its models, nothing else.
         if (roles.UsesDatabase())
+        {
             builder.AddInferenceDatabase(infrastructure);
+            health.AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"]);
+        }
+
         builder.Services.AddInferenceEngine(builder.Configuration);
         builder.AddInferenceMessaging(roles, infrastructure);
 
@@ -39,8 +43,12 @@ public static class PlatformExtensions
         {
             if (infrastructure.Redis is { } redis)
             {
-                builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+                // Not aborting on a failed first connect: the multiplexer keeps retrying, and readiness reports it.
+                var redisOptions = ConfigurationOptions.Parse(redis);
+                redisOptions.AbortOnConnectFail = false;
+                builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redisOptions));
                 builder.Services.AddRedisQuotaLedger();
+                health.AddCheck<RedisReadinessCheck>("redis", tags: ["ready"]);
             }
             else
             {

@@ -18,8 +18,13 @@ public enum ServerRoles
 
 public static class ServerRolesConfiguration
 {
-    /// <summary>Configuration key of the role; <c>--role worker</c> on the command line sets it.</summary>
-    public const string Key = "role";
+    /// <summary>Configuration key of the role: <c>--role worker</c> on the command line, or <c>Server__Role</c> in the
+    /// environment. Namespaced so that an unrelated <c>ROLE</c> variable cannot turn a process into something else.</summary>
+    public const string Key = "Server:Role";
+
+    /// <summary>Maps the <c>--role</c> switch onto <see cref="Key"/>.</summary>
+    public static IReadOnlyDictionary<string, string> CommandLineSwitches { get; } =
+        new Dictionary<string, string>(StringComparer.Ordinal) { ["--role"] = Key };
 
     /// <summary>True when these roles read or write the database: the API and the orchestrator do, workers do not.</summary>
     public static bool UsesDatabase(this ServerRoles roles) => (roles & (ServerRoles.Api | ServerRoles.Orchestrator)) != 0;
@@ -32,6 +37,6 @@ public static class ServerRolesConfiguration
             "orchestrator" => ServerRoles.Orchestrator,
             "worker" => ServerRoles.Worker,
             var other => throw new InvalidOperationException(
-                $"Unknown role '{other}'. Use --role api, orchestrator, worker or all."),
+                $"Unknown role '{other}'. Use --role api, orchestrator, worker or all (or Server__Role)."),
         };
 }

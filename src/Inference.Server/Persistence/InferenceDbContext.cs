@@ -37,6 +37,11 @@ public sealed class PostgresInferenceDbContext(DbContextOptions<PostgresInferenc
     protected override string JsonColumnType => "jsonb";
 }
 
+/// <summary>A time as its UTC ticks (every time we store is UTC).</summary>
+internal sealed class UtcTicksConverter() : Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<DateTimeOffset, long>(
+    value => value.UtcTicks,
+    ticks => new DateTimeOffset(ticks, TimeSpan.Zero));
+
 /// <summary>SQLite, for the embedded single-process mode.</summary>
 public sealed class SqliteInferenceDbContext(DbContextOptions<SqliteInferenceDbContext> options) : InferenceDbContext(options)
 {
@@ -44,7 +49,7 @@ public sealed class SqliteInferenceDbContext(DbContextOptions<SqliteInferenceDbC
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
-        // SQLite has no timestamp type; stored as binary ticks, times still sort and compare in SQL.
-        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter>();
+        // SQLite has no timestamp type: stored as UTC ticks, times keep full precision and still sort and compare in SQL.
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<UtcTicksConverter>();
     }
 }

@@ -40,7 +40,7 @@ public sealed class IsolatedServices : IAsyncLifetime
     /// <summary>The settings that point the server at this slice, with migrations applied at start.</summary>
     public Dictionary<string, string?> Settings(string role = "all") => new()
     {
-        ["role"] = role,
+        ["Server:Role"] = role,
         ["ConnectionStrings:Postgres"] = new NpgsqlConnectionStringBuilder(TestServices.Postgres) { Database = _name }.ConnectionString,
         ["ConnectionStrings:RabbitMq"] = new UriBuilder(TestServices.RabbitMq) { Path = "/" + Uri.EscapeDataString(_name) }.Uri.ToString(),
         ["ConnectionStrings:Redis"] = TestServices.Redis,
