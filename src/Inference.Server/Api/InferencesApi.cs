@@ -48,7 +48,10 @@ public static class InferencesApi
         }
         catch (JsonException exception)
         {
-            return Problems.InvalidJson(exception.Message);
+            // The serializer's own message names .NET types; the position is what a client can act on.
+            return Problems.InvalidJson(
+                $"Malformed JSON, or a value of the wrong type, at {exception.Path ?? "$"} " +
+                $"(line {(exception.LineNumber ?? 0) + 1}, byte {exception.BytePositionInLine ?? 0}).");
         }
 
         if (request is null)
@@ -146,19 +149,26 @@ public static class InferencesApi
             saga.Model,
             saga.CreatedAt,
             saga.UpdatedAt,
-            new UsageResponse(saga.PromptTokens, saga.CompletionTokens, saga.PromptTokens + saga.CompletionTokens),
+            Usage(saga),
             output,
             saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
             [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStatus.ToApi(h.State), h.At))]));
     }
 
+    /// <summary>Tokens the request is charged for: what it used once completed, nothing if it failed or was canceled
+    /// (its reservation was given back), and while it runs the prompt tokens counted so far.</summary>
+    private static UsageResponse Usage(InferenceState saga) =>
+        saga.CurrentState is "Failed" or "Canceled"
+            ? new UsageResponse(0, 0, 0)
+            : new UsageResponse(saga.PromptTokens, saga.CompletionTokens, saga.PromptTokens + saga.CompletionTokens);
+
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {
         if (rejected.Code != ErrorCodes.QuotaExceeded)
-            return Problems.Unavailable(rejected.Code, rejected.Message);
+            return Problems.Unavailable(rejected.Code, rejected.Message, rejected.InferenceId);
 
         if (rejected.RetryAfter is { } retryAfter)
             http.HttpContext.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Problems.QuotaExceeded(rejected.Message, rejected.Limit);
+        return Problems.QuotaExceeded(rejected.Message, rejected.Limit, rejected.InferenceId);
     }
 }

@@ -26,11 +26,14 @@ public static class Problems
     public static ProblemHttpResult InferenceNotFound(string id) =>
         Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{id}'.");
 
-    public static ProblemHttpResult QuotaExceeded(string detail, string? limit) =>
-        Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail, new() { ["limit"] = limit });
+    /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
+    public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>
+        Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail,
+            new() { ["limit"] = limit, ["inference_id"] = inferenceId });
 
-    public static ProblemHttpResult Unavailable(string code, string detail) =>
-        Create(StatusCodes.Status503ServiceUnavailable, code, "Temporarily unavailable", detail);
+    public static ProblemHttpResult Unavailable(string code, string detail, Guid? inferenceId = null) =>
+        Create(StatusCodes.Status503ServiceUnavailable, code, "Temporarily unavailable", detail,
+            inferenceId is null ? null : new() { ["inference_id"] = inferenceId });
 
     /// <summary>
     /// Gives the problems the framework writes itself (routing's 404, 405 and 415, the exception handler's 500) the

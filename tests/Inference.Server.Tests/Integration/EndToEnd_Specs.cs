@@ -81,6 +81,10 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
 
         var rejected = await _services.RowAsync("SELECT correlation_id, error_code FROM inference_sagas WHERE current_state = 'Failed'");
         Assert.Equal("quota_exceeded", rejected!["error_code"]);
+        Assert.Equal(rejected["correlation_id"]!.ToString(), problem.GetProperty("inference_id").GetString());
+        var failed = await client.GetFromJsonAsync<JsonElement>($"/v1/inferences/{rejected["correlation_id"]}");
+        Assert.Equal(("failed", "quota_exceeded", 0), (failed.GetProperty("status").GetString(),
+            failed.GetProperty("error").GetProperty("code").GetString(), failed.GetProperty("usage").GetProperty("total_tokens").GetInt32()));
         var rejectedKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{rejected["correlation_id"]}";
         Assert.Equal("rejected", (string?)await _services.Redis.HashGetAsync(rejectedKey, "state"));
         await client.WaitUntilFinishedAsync(first.GetProperty("id").GetString()!);
@@ -106,6 +110,7 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
 
         Assert.Equal("failed", inference.GetProperty("status").GetString());
         Assert.Equal("inference_failed", inference.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(0, inference.GetProperty("usage").GetProperty("total_tokens").GetInt32());
         var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
         await InferenceClient.Eventually(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released");
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
