@@ -35,10 +35,11 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
         where T : class =>
         InTransaction(context.CancellationToken, async () =>
         {
-            var ids = await db.Set<TSaga>().AsNoTracking().Where(query.FilterExpression).Select(x => x.CorrelationId)
-                .ToListAsync(context.CancellationToken).ConfigureAwait(false);
+            var ids = await db.Set<TSaga>().AsNoTracking().Where(query.FilterExpression).OrderBy(x => x.CorrelationId)
+                .Select(x => x.CorrelationId).ToListAsync(context.CancellationToken).ConfigureAwait(false);
 
-            // Each match is loaded again under its lock, so a row the filter saw is not changed underneath us.
+            // Each match is loaded again under its lock, so a row the filter saw is not changed underneath us. Locks are
+            // taken in key order, so that two messages matching overlapping sets cannot deadlock each other.
             var instances = new List<TSaga>(ids.Count);
             foreach (var id in ids)
             {

@@ -25,13 +25,18 @@ internal static class SagaRowLock
     public static async Task<TSaga?> Load<TSaga>(DbContext db, Guid correlationId, CancellationToken cancellationToken)
         where TSaga : class, ISaga
     {
+        // Tracked whatever the context's default: the repository saves what the change tracker sees, so an untracked
+        // instance (a context configured for no-tracking reads) would have every update silently dropped.
         if (!db.Database.IsNpgsql())
-            return await db.Set<TSaga>().SingleOrDefaultAsync(x => x.CorrelationId == correlationId, cancellationToken).ConfigureAwait(false);
+        {
+            return await db.Set<TSaga>().AsTracking().SingleOrDefaultAsync(x => x.CorrelationId == correlationId, cancellationToken)
+                .ConfigureAwait(false);
+        }
 
         var sql = LockingQueries.GetOrAdd((db.GetType(), typeof(TSaga)), _ => ForUpdate<TSaga>(db));
 
         // Materialised as a list so that EF does not wrap the locking statement in a composed query.
-        var rows = await db.Set<TSaga>().FromSqlRaw(sql, correlationId).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await db.Set<TSaga>().FromSqlRaw(sql, correlationId).AsTracking().ToListAsync(cancellationToken).ConfigureAwait(false);
         return rows.SingleOrDefault();
     }
 
