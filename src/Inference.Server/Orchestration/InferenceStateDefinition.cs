@@ -17,6 +17,9 @@ public sealed class InferenceStateDefinition : SagaDefinition<InferenceState>
     {
         endpointConfigurator.UseMessageRetry(retry =>
         {
+            // An event for a request that does not exist will not find it on a retry: every step is sent only after
+            // the saga row is committed. Fault it to the error queue at once.
+            retry.Ignore<SagaException>();
             retry.Intervals(50, 200, 500, 1000, 2000);
         });
         endpointConfigurator.UseInMemoryOutbox(context);

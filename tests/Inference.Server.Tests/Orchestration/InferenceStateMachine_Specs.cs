@@ -217,12 +217,6 @@ public sealed class When_the_result_is_stored : SagaSpec
 
 public sealed class When_messages_arrive_late_or_twice : SagaSpec
 {
-    // Long enough for the saga endpoint's retries (3.75 s in all) to run out before the harness calls it quiet.
-    public When_messages_arrive_late_or_twice()
-        : base(TimeSpan.FromSeconds(6))
-    {
-    }
-
     [Fact]
     public async Task Should_settle_exactly_once_when_the_result_is_confirmed_twice()
     {
