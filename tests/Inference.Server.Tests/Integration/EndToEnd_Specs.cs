@@ -26,7 +26,7 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         await using var app = new InferenceAppFactory(_services.Settings());
         using var client = app.CreateDevClient();
 
-        var accepted = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = new[] { "A man is playing a guitar.", "Someone plays the guitar." } });
+        var accepted = await client.SubmitAcceptedAsync(new[] { "A man is playing a guitar.", "Someone plays the guitar." });
         var id = accepted.GetProperty("id").GetString()!;
         var inference = await client.WaitUntilFinishedAsync(id);
 
@@ -52,12 +52,12 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
 
         // Settling happens after Completed is visible; wait for it, then check it was counted exactly once.
         var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
-        await InferenceClient.Eventually(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "settled");
+        await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "settled", "the outcome to settle");
         Assert.Equal(promptTokens, (long)await _services.Redis.HashGetAsync(reservationKey, "charged"));
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
         Assert.Equal(promptTokens, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
 
-        await InferenceClient.Eventually(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0));
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0), "the outcome to settle");
         var queues = await _services.QueuesAsync();
         Assert.Superset(new HashSet<string> { InferenceEndpoints.Orchestrator, InferenceEndpoints.Quota, InferenceEndpoints.Worker, InferenceEndpoints.Results },
             queues.Keys.ToHashSet());
@@ -69,10 +69,10 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
     {
         await using var app = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings()) { ["Dev:TokensPerMinute"] = "20" });
         using var client = app.CreateDevClient();
-        var first = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = "The first request of sixteen tokens or so fits." });
+        var first = await client.SubmitAcceptedAsync("The first request of sixteen tokens or so fits.");
         var firstTokens = first.GetProperty("usage").GetProperty("reserved_tokens").GetInt32();
 
-        var second = await client.PostAsJsonAsync("/v1/inferences", new { model = "all-minilm-l6-v2", input = "This second one does not fit in the minute." });
+        var second = await client.SubmitAsync("This second one does not fit in the minute.");
 
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(second.Headers.RetryAfter?.Delta?.TotalSeconds ?? -1, 1, 60);
@@ -89,8 +89,8 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         Assert.Equal("rejected", (string?)await _services.Redis.HashGetAsync(rejectedKey, "state"));
         await client.WaitUntilFinishedAsync(first.GetProperty("id").GetString()!);
         var day = (string)(await _services.Redis.HashGetAsync(rejectedKey, "day"))!;
-        await InferenceClient.Eventually(async () =>
-            (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}") == firstTokens);
+        await Poll.UntilAsync(async () =>
+            (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}") == firstTokens, "the outcome to settle");
     }
 
     [Fact]
@@ -112,11 +112,11 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         Assert.Equal("inference_failed", inference.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal(0, inference.GetProperty("usage").GetProperty("total_tokens").GetInt32());
         var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
-        await InferenceClient.Eventually(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released");
+        await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released", "the outcome to settle");
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
         Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
-        await InferenceClient.Eventually(async () =>
-            (await _services.QueuesAsync()).GetValueOrDefault($"{InferenceEndpoints.Worker}_error") == 1);
+        await Poll.UntilAsync(async () =>
+            (await _services.QueuesAsync()).GetValueOrDefault($"{InferenceEndpoints.Worker}_error") == 1, "the outcome to settle");
     }
 }
 
@@ -139,7 +139,7 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         _ = worker.Services;
         using var client = api.CreateDevClient();
 
-        var accepted = await client.SubmitAsync(new { model = "all-minilm-l6-v2", input = "hello world" });
+        var accepted = await client.SubmitAcceptedAsync("hello world");
         var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
 
         Assert.Equal("completed", inference.GetProperty("status").GetString());

@@ -1,5 +1,6 @@
 using Inference.Contracts;
 using Inference.Server.Orchestration;
+using Inference.Server.Tests.Infrastructure;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -137,13 +138,8 @@ public sealed class SagaHarness : IAsyncLifetime
         where T : class =>
         Eventually(() => Harness.Consumed.Select<T>(x => match(x.Context.Message)).Any());
 
-    /// <summary>Waits until <paramref name="condition"/> holds, failing after ten seconds.</summary>
-    public static async Task Eventually(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (!condition())
-            await Task.Delay(20, timeout.Token);
-    }
+    /// <summary>Waits until <paramref name="condition"/> holds.</summary>
+    public static Task Eventually(Func<bool> condition) => Poll.UntilAsync(condition, "the saga's messages");
 
     /// <summary>True if no message of <typeparamref name="T"/> for <paramref name="id"/> was sent.</summary>
     public async Task<bool> NothingSent<T>(Guid id, Func<T, Guid> correlation)

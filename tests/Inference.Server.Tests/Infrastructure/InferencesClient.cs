@@ -8,7 +8,7 @@ using Inference.Server.Tenants;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Inference.Server.Tests.Api;
+namespace Inference.Server.Tests.Infrastructure;
 
 /// <summary>
 /// The REST surface as a client sees it. Bodies are read as raw JSON, not as the server's own records, so that the
@@ -35,17 +35,25 @@ internal static class InferencesClient
         return await response.Content.ReadFromJsonAsync<JsonElement>();
     }
 
-    /// <summary>Polls <c>GET /v1/inferences/{id}</c> until the request reaches a final status, and returns that body.</summary>
-    public static Task<JsonElement> WaitUntilFinishedAsync(this HttpClient client, string id) =>
-        Poll.UntilAsync(
+    /// <summary>
+    /// Polls <c>GET /v1/inferences/{id}</c> until the request reaches a final status, and returns that body. A 404
+    /// counts as "not yet" only for a request sent straight to the bus, which the saga may not have stored yet.
+    /// </summary>
+    public static async Task<JsonElement> WaitUntilFinishedAsync(this HttpClient client, string id, bool sentToBus = false)
+    {
+        var finished = await Poll.UntilAsync(
             async () =>
             {
                 using var response = await client.GetAsync($"/v1/inferences/{id}");
+                if (sentToBus && response.StatusCode == HttpStatusCode.NotFound)
+                    return (JsonElement?)null;
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 return await response.Content.ReadFromJsonAsync<JsonElement>();
             },
-            inference => FinalStatuses.Contains(inference.GetProperty("status").GetString()),
+            inference => inference is { } body && FinalStatuses.Contains(body.GetProperty("status").GetString()),
             $"inference {id} to finish");
+        return finished!.Value;
+    }
 
     /// <summary>Submits and waits for the request to complete; returns the final GET body.</summary>
     public static async Task<JsonElement> CompleteAsync(this HttpClient client, object input)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Inference.Server.Tests.Api;
+namespace Inference.Server.Tests.Infrastructure;
 
 /// <summary>Waits for an asynchronous outcome by asking again until it shows or a deadline passes; never a fixed sleep.</summary>
 internal static class Poll
@@ -9,6 +9,12 @@ internal static class Poll
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(50);
+
+    public static Task UntilAsync(Func<Task<bool>> condition, string waitingFor) =>
+        UntilAsync(condition, done => done, waitingFor);
+
+    public static Task UntilAsync(Func<bool> condition, string waitingFor) =>
+        UntilAsync(() => Task.FromResult(condition()), done => done, waitingFor);
 
     public static async Task<T> UntilAsync<T>(Func<Task<T>> read, Func<T, bool> done, string waitingFor)
     {
