@@ -70,7 +70,7 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
         }
         catch
         {
-            // A retry of this message may reuse the scope: leave no half-applied entity behind.
+            // Each retry gets a fresh scope and context; clearing is a safety net should a caller ever share one.
             db.ChangeTracker.Clear();
             throw;
         }
