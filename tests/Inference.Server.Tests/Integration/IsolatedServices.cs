@@ -14,12 +14,14 @@ namespace Inference.Server.Tests.Integration;
 /// </summary>
 public sealed class IsolatedServices : IAsyncLifetime
 {
-    private readonly string _name = $"inference_test_{Guid.NewGuid():N}";
+    private readonly TestDatabase _database = new();
+    private readonly string _name;
     private readonly HttpClient _rabbitMq;
     private ConnectionMultiplexer? _redis;
 
     public IsolatedServices()
     {
+        _name = _database.Name;
         var management = TestServices.RabbitMqManagement;
         _rabbitMq = new HttpClient { BaseAddress = new Uri(management.GetLeftPart(UriPartial.Authority)) };
         _rabbitMq.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
@@ -32,8 +34,7 @@ public sealed class IsolatedServices : IAsyncLifetime
 
     public string RedisPrefix => _name;
 
-    public string PostgresConnectionString =>
-        new NpgsqlConnectionStringBuilder(TestServices.Postgres) { Database = _name, Pooling = false }.ConnectionString;
+    public string PostgresConnectionString => _database.ConnectionString;
 
     public IDatabase Redis => (_redis ?? throw new InvalidOperationException("Not initialised.")).GetDatabase();
 
@@ -41,7 +42,7 @@ public sealed class IsolatedServices : IAsyncLifetime
     public Dictionary<string, string?> Settings(string role = "all") => new()
     {
         ["Server:Role"] = role,
-        ["ConnectionStrings:Postgres"] = new NpgsqlConnectionStringBuilder(TestServices.Postgres) { Database = _name }.ConnectionString,
+        ["ConnectionStrings:Postgres"] = _database.ConnectionString,
         ["ConnectionStrings:RabbitMq"] = new UriBuilder(TestServices.RabbitMq) { Path = "/" + Uri.EscapeDataString(_name) }.Uri.ToString(),
         ["ConnectionStrings:Redis"] = TestServices.Redis,
         ["Quota:KeyPrefix"] = _name,
@@ -50,12 +51,7 @@ public sealed class IsolatedServices : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        await using (var admin = new NpgsqlConnection(TestServices.Postgres))
-        {
-            await admin.OpenAsync();
-            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{_name}\"", admin);
-            await create.ExecuteNonQueryAsync();
-        }
+        await _database.CreateAsync();
 
         (await _rabbitMq.PutAsync($"api/vhosts/{_name}", null)).EnsureSuccessStatusCode();
         var user = Uri.UnescapeDataString(TestServices.RabbitMqManagement.UserInfo.Split(':')[0]);
@@ -67,13 +63,7 @@ public sealed class IsolatedServices : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        NpgsqlConnection.ClearAllPools();
-        await using (var admin = new NpgsqlConnection(TestServices.Postgres))
-        {
-            await admin.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)", admin);
-            await drop.ExecuteNonQueryAsync();
-        }
+        await _database.DropAsync();
 
         await _rabbitMq.DeleteAsync($"api/vhosts/{_name}");
         _rabbitMq.Dispose();

@@ -9,13 +9,7 @@ namespace Inference.Server.Tests.Persistence;
 /// <summary>A fresh database <c>inference_test_*</c> on the test PostgreSQL, dropped afterwards.</summary>
 public sealed class PostgresSagaDatabase : SagaDatabase
 {
-    private readonly string _name = "inference_test_" + Guid.NewGuid().ToString("N");
-    private readonly string _connectionString;
-
-    public PostgresSagaDatabase()
-    {
-        _connectionString = new NpgsqlConnectionStringBuilder(TestServices.Postgres) { Database = _name }.ConnectionString;
-    }
+    private readonly TestDatabase _database = new();
 
     public override string Provider => "PostgreSQL";
 
@@ -23,19 +17,19 @@ public sealed class PostgresSagaDatabase : SagaDatabase
     {
         services.AddDbContextPool<InferenceDbContext, PostgresInferenceDbContext>(db =>
         {
-            db.UseNpgsql(_connectionString);
+            db.UseNpgsql(_database.ConnectionString);
             configure?.Invoke(db);
         });
         services.AddDbContextPool<CounterDbContext>(db =>
         {
-            db.UseNpgsql(_connectionString);
+            db.UseNpgsql(_database.ConnectionString);
             configure?.Invoke(db);
         });
     }
 
     public override async Task<bool> IsLockedAsync(Guid counterId)
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(_database.ConnectionString);
         await connection.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await using var command = new NpgsqlCommand(
@@ -52,22 +46,7 @@ public sealed class PostgresSagaDatabase : SagaDatabase
         }
     }
 
-    protected override async Task CreateAsync()
-    {
-        await using var connection = new NpgsqlConnection(TestServices.Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{_name}\"", connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateAsync() => _database.CreateAsync();
 
-    public override async Task DisposeAsync()
-    {
-        await using (var pooled = new NpgsqlConnection(_connectionString))
-            NpgsqlConnection.ClearPool(pooled);
-
-        await using var connection = new NpgsqlConnection(TestServices.Postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)", connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    public override Task DisposeAsync() => _database.DropAsync();
 }
