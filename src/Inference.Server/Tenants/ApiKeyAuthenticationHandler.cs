@@ -32,18 +32,20 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
 
         var hash = ApiKeyHash.Of(key);
-        var tenantId = await cache.GetOrCreateAsync($"api-key:{hash}", async entry =>
+        var cacheKey = $"api-key:{hash}";
+        if (!cache.TryGetValue(cacheKey, out string? tenantId) || tenantId is null)
         {
-            entry.AbsoluteExpirationRelativeToNow = CacheFor;
             var now = clock.GetUtcNow();
-            return await db.ApiKeys.AsNoTracking()
+            tenantId = await db.ApiKeys.AsNoTracking()
                 .Where(x => x.KeyHash == hash && (x.RevokedAt == null || x.RevokedAt > now))
                 .Select(x => x.TenantId)
                 .FirstOrDefaultAsync(Context.RequestAborted).ConfigureAwait(false);
-        }).ConfigureAwait(false);
+            if (tenantId is null)
+                return AuthenticateResult.Fail("Unknown or revoked API key.");
 
-        if (tenantId is null)
-            return AuthenticateResult.Fail("Unknown or revoked API key.");
+            // Only valid keys are cached: caching misses would let anyone grow the cache with made-up keys.
+            cache.Set(cacheKey, tenantId, CacheFor);
+        }
 
         var identity = new ClaimsIdentity([new Claim(TenantClaim, tenantId)], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
