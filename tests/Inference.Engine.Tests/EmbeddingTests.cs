@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Inference.Engine.Tests;
 
 [Collection(SharedMiniLmCollection.Name)]
@@ -133,13 +135,29 @@ public sealed class EmbeddingTests(SharedMiniLm miniLm)
     [Fact]
     public async Task Cancelling_stops_a_run_in_progress()
     {
-        // One batch of long inputs, about a second of work on two cores inside a single ONNX Runtime call: without
-        // RunOptions.Terminate it would complete and throw nothing.
-        var inputs = Enumerable.Repeat(string.Join(' ', Enumerable.Repeat("word", 250)), miniLm.Model.Descriptor.MaxBatchSize).ToArray();
-        using var cancellation = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        // A model of its own, so no other spec's run is counted as this one's. One batch of long inputs is about a
+        // second of work on two cores inside a single ONNX Runtime call: without RunOptions.Terminate it would complete
+        // and throw nothing, since a single batch is never checked for cancellation between batches.
+        using var catalog = TestCatalogs.Create(options => options.MaxBatchSize = 32);
+        var model = Assert.IsType<Embeddings.SentenceEmbeddingModel>(TestCatalogs.MiniLmOf(catalog));
+        await model.WarmUpAsync(CancellationToken.None);
+        var inputs = Enumerable.Repeat(string.Join(' ', Enumerable.Repeat("word", 250)), 32).ToArray();
+        using var cancellation = new CancellationTokenSource();
 
-        // A single batch is never checked for cancellation between batches: only terminating the run can throw here.
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => miniLm.Model.EmbedAsync(inputs, cancellation.Token));
+        // The cancel comes from a thread of its own once the ONNX Runtime call is under way (not merely the request:
+        // then the check between batches would throw, and Terminate would go untested). A timer-driven cancel rides
+        // the thread pool, which parallel specs can starve until the run is already over.
+        var watcher = new Thread(() =>
+        {
+            var deadline = Stopwatch.StartNew();
+            while (model.OnnxCallsInProgress == 0 && deadline.Elapsed < TimeSpan.FromSeconds(30))
+                Thread.Sleep(1);
+            cancellation.Cancel();
+        });
+        watcher.Start();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => model.EmbedAsync(inputs, cancellation.Token));
+        watcher.Join();
     }
 
     [Fact]

@@ -24,6 +24,7 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
     private readonly ReaderWriterLockSlim _lifetime = new();
     private volatile InferenceSession? _session;
     private bool _disposed;
+    private int _onnxCallsInProgress;
 
     /// <param name="descriptor">An embedding descriptor; its dimensions must match the model's output.</param>
     /// <param name="tokenizer">The tokenizer the model was trained with.</param>
@@ -48,6 +49,12 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
     /// <summary>Runs inside the model right now; observable so that tests can dispose mid-run.</summary>
     internal int RunsInProgress => _lifetime.CurrentReadCount;
+
+    /// <summary>
+    /// ONNX Runtime calls under way, counted once the call can be terminated; observable so that tests can cancel
+    /// inside one rather than between batches.
+    /// </summary>
+    internal int OnnxCallsInProgress => Volatile.Read(ref _onnxCallsInProgress);
 
     public TokenCount CountTokens(IReadOnlyList<string> inputs)
     {
@@ -213,6 +220,7 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         using var hiddenStatesValue = OrtValue.CreateTensorValueFromMemory(hiddenStates, [batch.Length, sequenceLength, _dimensions]);
         using var runOptions = new RunOptions();
         using var cancellation = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
+        Interlocked.Increment(ref _onnxCallsInProgress);
         try
         {
             session.Run(runOptions, InputNames, [idsValue, attentionMaskValue, tokenTypeIdsValue], OutputNames, [hiddenStatesValue]);
@@ -220,6 +228,10 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _onnxCallsInProgress);
         }
 
         for (var row = 0; row < batch.Length; row++)
