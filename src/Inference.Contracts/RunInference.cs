@@ -8,4 +8,10 @@ public sealed record RunInference
     public required string Model { get; init; }
 
     public required IReadOnlyList<string> Inputs { get; init; }
+
+    /// <summary>
+    /// The request's deadline. A worker that receives the message later does not run it: by then the request has
+    /// failed with <c>deadline_exceeded</c> and its quota is released. Null: no deadline.
+    /// </summary>
+    public DateTimeOffset? NotAfter { get; init; }
 }

@@ -1,6 +1,7 @@
 using Inference.Engine;
 using Inference.Server.Api;
 using Inference.Server.Messaging;
+using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Quota;
 using Inference.Server.Tenants;
@@ -41,6 +42,10 @@ public static class PlatformExtensions
 
         if (roles.HasFlag(ServerRoles.Orchestrator))
         {
+            builder.Services.AddOptions<OrchestrationOptions>().BindConfiguration(OrchestrationOptions.Section)
+                .ValidateDataAnnotations().ValidateOnStart();
+            builder.Services.AddHostedService<DeadlineSweeper>();
+
             if (infrastructure.Redis is { } redis)
             {
                 // Not aborting on a failed first connect: the multiplexer keeps retrying, and readiness reports it.

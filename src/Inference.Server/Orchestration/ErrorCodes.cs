@@ -7,4 +7,5 @@ public static class ErrorCodes
     public const string QuotaUnavailable = "quota_unavailable";
     public const string InferenceFailed = "inference_failed";
     public const string ResultStoreFailed = "result_store_failed";
+    public const string DeadlineExceeded = "deadline_exceeded";
 }

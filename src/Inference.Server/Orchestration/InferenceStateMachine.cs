@@ -1,5 +1,6 @@
 using Inference.Contracts;
 using MassTransit;
+using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Orchestration;
 
@@ -13,8 +14,9 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     private static readonly Uri WorkerQueue = new($"queue:{InferenceEndpoints.Worker}");
     private static readonly Uri ResultsQueue = new($"queue:{InferenceEndpoints.Results}");
 
-    public InferenceStateMachine(TimeProvider clock)
+    public InferenceStateMachine(TimeProvider clock, IOptions<OrchestrationOptions> options)
     {
+        var deadline = options.Value.RequestDeadline;
         InstanceState(x => x.CurrentState);
 
         Event(() => SubmitInference, e => e.CorrelateById(m => m.Message.InferenceId));
@@ -26,19 +28,25 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Event(() => InferenceFaulted, e => Existing(e.CorrelateById(m => m.Message.Message.InferenceId)));
         Event(() => ResultStored, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
         Event(() => ResultStoreFaulted, e => Existing(e.CorrelateById(m => m.Message.Message.InferenceId)));
+        Event(() => DeadlineReached, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
+        Event(() => Resume, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
+
+        // A note on redeliveries. Each step is sent after the saga row is committed; a crash or a broker failure in
+        // between leaves the row moved on and the step unsent, and the broker (or the retry) then delivers the very
+        // message that moved it again. So the message that last moved a request (its id is stored with the row), when
+        // it comes again, sends its step again without changing the state; every step's consumer acts at most once
+        // per request, so a second send is harmless where the first arrived. Other duplicates are ignored: a client's
+        // second submission must not queue the work twice.
 
         Initially(
             When(SubmitInference)
-                .Then(context => Accept(context.Saga, context.Message, context.RequestId, context.ResponseAddress))
+                .Then(context => Accept(context.Saga, context.Message, deadline, context.RequestId, context.ResponseAddress))
                 .TransitionTo(Submitted)
-                .Send(QuotaQueue, context => new ReserveQuota
-                {
-                    InferenceId = context.Saga.CorrelationId,
-                    TenantId = context.Saga.TenantId,
-                    Tokens = context.Saga.ReservedTokens,
-                }));
+                .Send(QuotaQueue, context => Reserve(context.Saga)));
 
         During(Submitted,
+            When(SubmitInference).If(IsRedelivery, x => x.Send(QuotaQueue, context => Reserve(context.Saga))),
+            When(Resume).Send(QuotaQueue, context => Reserve(context.Saga)),
             When(QuotaGranted)
                 .TransitionTo(QuotaReserved)
                 .ThenAsync(context => AnswerSubmitter(context, new InferenceAccepted
@@ -46,12 +54,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                     InferenceId = context.Saga.CorrelationId,
                     ReservedTokens = context.Saga.ReservedTokens,
                 }))
-                .Send(WorkerQueue, context => new RunInference
-                {
-                    InferenceId = context.Saga.CorrelationId,
-                    Model = context.Saga.Model,
-                    Inputs = context.Saga.Inputs ?? [],
-                }),
+                .Send(WorkerQueue, context => Run(context.Saga)),
             When(QuotaRefused)
                 .Then(context => Fail(context.Saga, ErrorCodes.QuotaExceeded,
                     $"The {context.Message.Limit} limit of {context.Message.LimitValue} tokens leaves {context.Message.Remaining}; this request needs {context.Saga.ReservedTokens}."))
@@ -67,16 +70,18 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             When(QuotaFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.QuotaUnavailable, "The quota service could not decide on this request."))
                 .TransitionTo(Failed)
-                .ThenAsync(context => AnswerSubmitter(context, new InferenceRejected
-                {
-                    InferenceId = context.Saga.CorrelationId,
-                    Code = ErrorCodes.QuotaUnavailable,
-                    Message = context.Saga.ErrorMessage!,
-                }))
+                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 // The reservation may have been counted before the fault; releasing an unknown reservation is a no-op.
                 .Send(QuotaQueue, context => Release(context.Saga)));
 
+        During(QuotaReserved,
+            When(QuotaGranted).If(IsRedelivery, x => x.Send(WorkerQueue, context => Run(context.Saga))),
+            When(InferenceStarted).TransitionTo(Inferring));
+
+        // Work queued or under way: resuming queues it again (the worker that still has it, if any, finishes first
+        // and the saga takes the first success).
         During(QuotaReserved, Inferring,
+            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
             When(InferenceSucceeded)
                 .Then(context => context.Saga.CompletionTokens = context.Message.Usage.CompletionTokens)
                 .Then(context => context.Saga.PromptTokens = context.Message.Usage.PromptTokens)
@@ -91,29 +96,40 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 .TransitionTo(Failed)
                 .Send(QuotaQueue, context => Release(context.Saga)));
 
-        During(QuotaReserved,
-            When(InferenceStarted).TransitionTo(Inferring));
-
         During(Inferring,
             When(ResultStored)
                 .TransitionTo(Completed)
-                .Send(QuotaQueue, context => new SettleQuota
-                {
-                    InferenceId = context.Saga.CorrelationId,
-                    TenantId = context.Saga.TenantId,
-                    ActualTokens = context.Saga.PromptTokens + context.Saga.CompletionTokens,
-                }),
+                .Send(QuotaQueue, context => Settle(context.Saga)),
             When(ResultStoreFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.ResultStoreFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
                 .Send(QuotaQueue, context => Release(context.Saga)));
 
-        // A reservation that lands after the request already ended must not stay counted.
+        // The deadline is stored with the request and swept, so it holds even when the process that held the request
+        // is gone. A reservation still on its way is released when it lands (below).
+        During(Submitted, QuotaReserved, Inferring,
+            When(DeadlineReached)
+                .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded,
+                    $"The request did not finish by its deadline, {context.Message.Deadline:O}."))
+                .TransitionTo(Failed)
+                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
+                .Send(QuotaQueue, context => Release(context.Saga)));
+
+        // Redeliveries into a final state: settle or release again (at most once in the ledger), never change the
+        // outcome. A reservation that lands after the request ended must not stay counted either (not a redelivery:
+        // the grant is news).
+        During(Completed,
+            When(ResultStored).If(IsRedelivery, x => x.Send(QuotaQueue, context => Settle(context.Saga))));
+        During(Failed,
+            When(QuotaFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
+            When(InferenceFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
+            When(ResultStoreFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
+            When(DeadlineReached).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))));
         During(Failed, Canceled,
             When(QuotaGranted).Send(QuotaQueue, context => Release(context.Saga)));
 
-        // Everything below was already acted upon: a redelivery, or a straggler from a step the request has left.
-        DuringAny(
+        // Everything below was already acted upon, or is a straggler from a step the request has left.
+        During([QuotaReserved, Inferring, Completed, Failed, Canceled],
             Ignore(SubmitInference));
         During(Submitted,
             Ignore(InferenceStarted),
@@ -122,26 +138,36 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             Ignore(ResultStored),
             Ignore(ResultStoreFaulted));
         During(QuotaReserved, Inferring,
-            Ignore(QuotaGranted),
             Ignore(QuotaRefused),
             Ignore(QuotaFaulted));
         During(QuotaReserved,
             Ignore(ResultStored),
             Ignore(ResultStoreFaulted));
         During(Inferring,
+            Ignore(QuotaGranted),
             Ignore(InferenceStarted));
         During(Completed,
-            Ignore(QuotaGranted));
+            Ignore(QuotaGranted),
+            Ignore(ResultStoreFaulted),
+            Ignore(DeadlineReached));
+        During(Canceled,
+            Ignore(ResultStored),
+            Ignore(ResultStoreFaulted),
+            Ignore(InferenceFaulted),
+            Ignore(DeadlineReached));
+        During(Failed,
+            Ignore(ResultStored));
         During(Completed, Failed, Canceled,
             Ignore(QuotaRefused),
-            Ignore(QuotaFaulted),
             Ignore(InferenceStarted),
             Ignore(InferenceSucceeded),
-            Ignore(InferenceFaulted),
-            Ignore(ResultStored),
-            Ignore(ResultStoreFaulted));
+            Ignore(Resume));
+        During(Completed, Canceled,
+            Ignore(QuotaFaulted));
+        During(Completed,
+            Ignore(InferenceFaulted));
 
-        WhenEnterAny(binder => binder.Then(context => Record(context.Saga, clock)));
+        WhenEnterAny(binder => binder.Then(context => Record(context.Saga, context.MessageId, clock)));
     }
 
     public State Submitted { get; private set; } = null!;
@@ -176,6 +202,12 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
 
     public Event<Fault<StoreResult>> ResultStoreFaulted { get; private set; } = null!;
 
+    /// <summary><see cref="InferenceDeadlineReached"/>, sent by the deadline sweeper.</summary>
+    public Event<InferenceDeadlineReached> DeadlineReached { get; private set; } = null!;
+
+    /// <summary><see cref="ResumeInference"/>: send again whatever the request waits for.</summary>
+    public Event<ResumeInference> Resume { get; private set; } = null!;
+
     /// <summary>
     /// Only SubmitInference creates a request. Anything else for an unknown id is faulted to the error queue: kept for
     /// an operator to see, never silently dropped and never retried forever.
@@ -184,7 +216,8 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         where TMessage : class =>
         correlation.OnMissingInstance(m => m.Fault());
 
-    private static void Accept(InferenceState saga, SubmitInference message, Guid? requestId, Uri? responseAddress)
+    private static void Accept(InferenceState saga, SubmitInference message, TimeSpan deadline, Guid? requestId,
+        Uri? responseAddress)
     {
         saga.TenantId = message.TenantId;
         saga.Model = message.Model;
@@ -193,6 +226,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         saga.PromptTokens = message.PromptTokens;
         saga.ReservedTokens = message.PromptTokens;
         saga.CreatedAt = message.SubmittedAt;
+        saga.DeadlineAt = message.SubmittedAt + deadline;
         if (requestId is not null && responseAddress is not null)
         {
             saga.RequestId = requestId;
@@ -206,16 +240,52 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         saga.ErrorMessage = message;
     }
 
+    private static ReserveQuota Reserve(InferenceState saga) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        TenantId = saga.TenantId,
+        Tokens = saga.ReservedTokens,
+    };
+
+    private static RunInference Run(InferenceState saga) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        Model = saga.Model,
+        Inputs = saga.Inputs ?? [],
+        NotAfter = saga.DeadlineAt,
+    };
+
+    private static SettleQuota Settle(InferenceState saga) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        TenantId = saga.TenantId,
+        ActualTokens = saga.PromptTokens + saga.CompletionTokens,
+    };
+
     private static ReleaseQuota Release(InferenceState saga) => new()
     {
         InferenceId = saga.CorrelationId,
         TenantId = saga.TenantId,
     };
 
-    private static void Record(InferenceState saga, TimeProvider clock)
+    private static InferenceRejected Rejection(InferenceState saga) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        Code = saga.ErrorCode!,
+        Message = saga.ErrorMessage!,
+    };
+
+    /// <summary>True when the message is the one that last moved the request, delivered again.</summary>
+    private static bool IsRedelivery<TMessage>(BehaviorContext<InferenceState, TMessage> context)
+        where TMessage : class =>
+        context.MessageId is { } id && id == context.Saga.LastMessageId;
+
+    private static void Record(InferenceState saga, Guid? messageId, TimeProvider clock)
     {
         if (!InferenceStatus.IsKnownState(saga.CurrentState))
             return;
+
+        saga.LastMessageId = messageId;
 
         var now = clock.GetUtcNow();
         saga.UpdatedAt = now;

@@ -27,6 +27,8 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.ErrorMessage).HasColumnName("error_message").HasMaxLength(2048);
         builder.Property(x => x.CreatedAt).HasColumnName("created_at");
         builder.Property(x => x.UpdatedAt).HasColumnName("updated_at");
+        builder.Property(x => x.DeadlineAt).HasColumnName("deadline_at");
+        builder.Property(x => x.LastMessageId).HasColumnName("last_message_id");
         builder.Property(x => x.History).HasColumnName("history").HasColumnType(jsonColumnType).Json();
         builder.Property(x => x.ResponseAddress).HasColumnName("response_address").HasMaxLength(512);
         builder.Property(x => x.RequestId).HasColumnName("request_id");
@@ -34,6 +36,10 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
 
         // A tenant's requests, newest first, optionally by status: the listing query of the API.
         builder.HasIndex(x => new { x.TenantId, x.CreatedAt }).HasDatabaseName("ix_inference_sagas_tenant_created");
+
+        // The deadline sweep: unfinished requests (a few states) whose deadline has passed, oldest first. Finished
+        // requests, which are nearly all rows, are never read by it.
+        builder.HasIndex(x => new { x.CurrentState, x.DeadlineAt }).HasDatabaseName("ix_inference_sagas_state_deadline");
     }
 }
 

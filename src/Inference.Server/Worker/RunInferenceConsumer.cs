@@ -5,11 +5,19 @@ using MassTransit;
 namespace Inference.Server.Worker;
 
 /// <summary>Runs a model over a request's inputs and publishes what it produced and the tokens it used.</summary>
-public sealed class RunInferenceConsumer(ModelCatalog models, TimeProvider clock) : IConsumer<RunInference>
+public sealed partial class RunInferenceConsumer(ModelCatalog models, TimeProvider clock, ILogger<RunInferenceConsumer> logger)
+    : IConsumer<RunInference>
 {
     public async Task Consume(ConsumeContext<RunInference> context)
     {
         var message = context.Message;
+        if (message.NotAfter is { } notAfter && clock.GetUtcNow() > notAfter)
+        {
+            // The saga fails the request at its deadline and releases its quota; running it now would be wasted work.
+            LogExpired(message.InferenceId, notAfter);
+            return;
+        }
+
         if (!models.TryGet(message.Model, out var model) || model is not IEmbeddingModel embeddings)
             throw new UnknownModelException(message.Model);
 
@@ -26,4 +34,7 @@ public sealed class RunInferenceConsumer(ModelCatalog models, TimeProvider clock
             Usage = new InferenceUsage { PromptTokens = result.PromptTokens, CompletionTokens = 0 },
         }, context.CancellationToken).ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Inference {InferenceId} was not run: its deadline, {Deadline:O}, had passed.")]
+    private partial void LogExpired(Guid inferenceId, DateTimeOffset deadline);
 }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace Inference.Server.Tests.Infrastructure;
 
@@ -14,8 +15,13 @@ public sealed class InferenceAppFactory : WebApplicationFactory<Program>
     private readonly string _directory = Directory.CreateTempSubdirectory("inference-tests-").FullName;
     private readonly Dictionary<string, string?> _settings;
 
-    public InferenceAppFactory(IReadOnlyDictionary<string, string?>? settings = null)
+    private readonly CapturedLogs? _logs;
+
+    /// <param name="settings">Configuration on top of the test defaults, as an operator would set it.</param>
+    /// <param name="logs">Where to keep a copy of the server's log, for specs that read it.</param>
+    public InferenceAppFactory(IReadOnlyDictionary<string, string?>? settings = null, CapturedLogs? logs = null)
     {
+        _logs = logs;
         _settings = new Dictionary<string, string?>
         {
             ["Dev:ApiKey"] = ApiKey,
@@ -37,6 +43,8 @@ public sealed class InferenceAppFactory : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        if (_logs is not null)
+            builder.ConfigureLogging(logging => logging.AddProvider(_logs));
         foreach (var (key, value) in _settings)
             builder.UseSetting(key, value);
     }

@@ -148,4 +148,42 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         var worker404 = await worker.CreateDevClient().GetAsync($"/v1/inferences/{accepted.GetProperty("id").GetString()}");
         Assert.Equal(HttpStatusCode.NotFound, worker404.StatusCode);
     }
+
+    [Fact]
+    public async Task Should_fail_work_no_worker_took_by_its_deadline_release_its_quota_and_not_run_it_later()
+    {
+        var deadline = new Dictionary<string, string?>
+        {
+            ["Orchestration:RequestDeadline"] = "00:00:02",
+            ["Orchestration:DeadlineSweepInterval"] = "00:00:00.200",
+        };
+        await using var orchestrator = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings("orchestrator").Concat(deadline)));
+        await using var api = new InferenceAppFactory(_services.Settings("api"));
+        _ = orchestrator.Services;
+        using var client = api.CreateDevClient();
+
+        // No worker runs: the work waits in its queue, and only the deadline can end the request.
+        var accepted = await client.SubmitAcceptedAsync("hello world");
+        var id = accepted.GetProperty("id").GetString()!;
+        var inference = await client.WaitUntilFinishedAsync(id);
+
+        Assert.Equal(("quota_reserved", "failed"), (accepted.GetProperty("status").GetString(), inference.GetProperty("status").GetString()));
+        Assert.Equal("deadline_exceeded", inference.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(0, inference.GetProperty("usage").GetProperty("total_tokens").GetInt32());
+        var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
+        await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released", "the reservation to be released");
+        var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
+        Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+        // The management API counts with a delay of its own.
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Worker) == 1, "the work in its queue");
+
+        // A worker that comes up later takes the expired work off the queue without running it.
+        var workerLog = new CapturedLogs();
+        await using var worker = new InferenceAppFactory(_services.Settings("worker"), workerLog);
+        _ = worker.Services;
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0), "the queues to drain");
+        await Poll.UntilAsync(() => workerLog.Entries.Any(e => e.Message.Contains($"{id} was not run", StringComparison.Ordinal)), "the worker to skip the work");
+        Assert.Null(await _services.RowAsync("SELECT 1 FROM inference_results WHERE inference_id = @id", ("id", Guid.Parse(id))));
+        Assert.DoesNotContain((await _services.QueuesAsync()).Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
+    }
 }

@@ -292,12 +292,221 @@ public sealed class The_inference_state_machine : SagaSpec
     public void Should_handle_or_ignore_every_event_in_every_state()
     {
         var events = Saga.Machine.Events.Where(e => !e.Name.Contains('.', StringComparison.Ordinal)).Select(e => e.Name).ToHashSet();
-        Assert.Equal(9, events.Count);
+        Assert.Equal(11, events.Count);
 
         foreach (var state in Saga.Machine.States.Where(s => InferenceStatus.IsKnownState(s.Name)))
         {
             var handled = Saga.Machine.NextEvents(state).Select(e => e.Name).ToHashSet();
             Assert.True(events.IsSubsetOf(handled), $"{state.Name} leaves {string.Join(", ", events.Except(handled))} unhandled.");
         }
+    }
+}
+
+/// <summary>
+/// A step is sent after the saga row is committed; a crash or a broker failure in between leaves the row moved on and
+/// the step unsent, and the broker (or the retry) delivers the message that moved it again, with the same message id.
+/// </summary>
+public sealed class When_a_step_was_lost_after_its_transition_was_committed : SagaSpec
+{
+    [Fact]
+    public async Task Should_ask_for_the_reservation_again_when_the_submission_is_redelivered()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+
+        await Saga.Redeliver<SubmitInference>(m => m.InferenceId == id);
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        var instance = Saga.Saga.Sagas.Contains(id)!;
+        Assert.Equal(["Submitted"], instance.History.Select(h => h.State));
+    }
+
+    [Fact]
+    public async Task Should_not_ask_again_for_a_second_submission_that_is_not_a_redelivery()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Submission(id, "something else"));
+
+        await Saga.ConsumedMessage<SubmitInference>(m => m.Inputs[0] == "something else");
+        Assert.Single(Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id));
+        await Saga.Harness.InactivityTask;
+        Assert.Single(Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id));
+        Assert.Equal(["hello world"], Saga.Saga.Sagas.Contains(id)!.Inputs!);
+    }
+
+    [Fact]
+    public async Task Should_queue_the_work_again_when_the_reservation_is_redelivered_but_not_for_a_second_grant()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Reserve(id);
+
+        await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 12 });
+        await SagaHarness.Eventually(() => Saga.Harness.Consumed.Select<QuotaReserved>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.Single(Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id));
+        await Saga.Redeliver<QuotaReserved>(m => m.InferenceId == id);
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.Equal(["Submitted", "QuotaReserved"], Saga.Saga.Sagas.Contains(id)!.History.Select(h => h.State));
+    }
+
+    [Fact]
+    public async Task Should_settle_again_when_the_stored_result_is_redelivered()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Complete(id);
+
+        await Saga.Redeliver<ResultStored>(m => m.InferenceId == id);
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.All(Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id), x => Assert.Equal(14, x.Context.Message.ActualTokens));
+        Assert.Equal("Completed", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+    }
+
+    [Fact]
+    public async Task Should_release_again_but_stay_failed_when_the_fault_is_redelivered()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Fail(id);
+
+        await Saga.Redeliver<Fault<RunInference>>(m => m.Message.InferenceId == id);
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        var instance = Saga.Saga.Sagas.Contains(id)!;
+        Assert.Equal(("Failed", ErrorCodes.InferenceFailed), (instance.CurrentState, instance.ErrorCode));
+        Assert.Equal(["Submitted", "QuotaReserved", "Inferring", "Failed"], instance.History.Select(h => h.State));
+    }
+}
+
+public sealed class When_a_request_is_resumed : SagaSpec
+{
+    [Fact]
+    public async Task Should_ask_for_the_reservation_again_while_submitted()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+
+        await Saga.Harness.Bus.Publish(new ResumeInference { InferenceId = id });
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.Equal("Submitted", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+    }
+
+    [Fact]
+    public async Task Should_queue_the_inputs_again_once_reserved_or_inferring()
+    {
+        var reserved = NewId.NextGuid();
+        var inferring = NewId.NextGuid();
+        await Saga.Reserve(reserved);
+        await Saga.Start(inferring);
+
+        await Saga.Harness.Bus.Publish(new ResumeInference { InferenceId = reserved });
+        await Saga.Harness.Bus.Publish(new ResumeInference { InferenceId = inferring });
+
+        foreach (var id in new[] { reserved, inferring })
+        {
+            await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id)
+                .Count(x => x.Context.Message.Inputs.SequenceEqual(["hello world"])) == 2);
+        }
+
+        Assert.Equal(("QuotaReserved", "Inferring"),
+            (Saga.Saga.Sagas.Contains(reserved)!.CurrentState, Saga.Saga.Sagas.Contains(inferring)!.CurrentState));
+    }
+
+    [Fact]
+    public async Task Should_do_nothing_once_ended()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Complete(id);
+
+        await Saga.Harness.Bus.Publish(new ResumeInference { InferenceId = id });
+
+        await Saga.ConsumedMessage<ResumeInference>(m => m.InferenceId == id);
+        await Saga.Harness.InactivityTask;
+        Assert.Single(Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id));
+        Assert.Single(Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id));
+        Assert.Equal("Completed", Saga.Saga.Sagas.Contains(id)!.CurrentState);
+    }
+}
+
+public sealed class When_the_deadline_passes : SagaSpec
+{
+    [Fact]
+    public async Task Should_store_the_deadline_and_give_it_to_the_worker()
+    {
+        var id = NewId.NextGuid();
+
+        var instance = await Saga.Reserve(id);
+
+        Assert.Equal(instance.CreatedAt + new OrchestrationOptions().RequestDeadline, instance.DeadlineAt);
+        var run = Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Single();
+        Assert.Equal(instance.DeadlineAt, run.Context.Message.NotAfter);
+    }
+
+    [Theory]
+    [InlineData("Submitted")]
+    [InlineData("QuotaReserved")]
+    [InlineData("Inferring")]
+    public async Task Should_fail_with_deadline_exceeded_and_release_the_quota_if_unfinished(string state)
+    {
+        var id = NewId.NextGuid();
+        var instance = state switch
+        {
+            "Submitted" => await Saga.Submit(id),
+            "QuotaReserved" => await Saga.Reserve(id),
+            _ => await Saga.Start(id),
+        };
+
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+
+        instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.DeadlineExceeded, instance.ErrorCode);
+        Assert.Contains(instance.DeadlineAt.ToString("O"), instance.ErrorMessage, StringComparison.Ordinal);
+        Assert.Null(instance.Inputs);
+        await Saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id && m.TenantId == "tenant-a");
+        Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_answer_a_submitter_still_waiting_for_the_quota_decision()
+    {
+        var id = NewId.NextGuid();
+        var client = Saga.Harness.Bus.CreateRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+        var answer = client.GetResponse<InferenceAccepted, InferenceRejected>(SagaHarness.Submission(id));
+        var instance = await Saga.InState(id, Saga.Machine.Submitted);
+
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+
+        var response = await answer;
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected));
+        Assert.Equal(ErrorCodes.DeadlineExceeded, rejected.Message.Code);
+    }
+
+    [Fact]
+    public async Task Should_keep_a_completed_request_completed_and_charged()
+    {
+        var id = NewId.NextGuid();
+        var instance = await Saga.Complete(id);
+
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+
+        await Saga.ConsumedMessage<InferenceDeadlineReached>(m => m.InferenceId == id);
+        Assert.True(await Saga.NothingSent<ReleaseQuota>(id, m => m.InferenceId));
+        Assert.Equal(("Completed", null), (Saga.Saga.Sagas.Contains(id)!.CurrentState, Saga.Saga.Sagas.Contains(id)!.ErrorCode));
+    }
+
+    [Fact]
+    public async Task Should_release_a_reservation_that_lands_after_the_deadline_failed_the_request()
+    {
+        var id = NewId.NextGuid();
+        var instance = await Saga.Submit(id);
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+        await Saga.InState(id, Saga.Machine.Failed);
+
+        await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 12 });
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.True(await Saga.NothingSent<RunInference>(id, m => m.InferenceId));
     }
 }

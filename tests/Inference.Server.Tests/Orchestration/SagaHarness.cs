@@ -24,6 +24,7 @@ public sealed class SagaHarness : IAsyncLifetime
     {
         _provider = new ServiceCollection()
             .AddSingleton(TimeProvider.System)
+            .Configure<OrchestrationOptions>(_ => { })
             .AddMassTransitTestHarness(bus =>
             {
                 bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>().InMemoryRepository();
@@ -126,6 +127,17 @@ public sealed class SagaHarness : IAsyncLifetime
         ISentMessage<T>? sent = null;
         await Eventually(() => (sent = Harness.Sent.Select<T>(x => match(x.Context.Message)).FirstOrDefault()) is not null);
         return sent!;
+    }
+
+    /// <summary>
+    /// Delivers the consumed message of <typeparamref name="T"/> that matches once more, with its message id, as a
+    /// broker redelivers a message whose consumer crashed before acknowledging it.
+    /// </summary>
+    public async Task Redeliver<T>(Func<T, bool> match)
+        where T : class
+    {
+        var consumed = Harness.Consumed.Select<T>(x => match(x.Context.Message)).First().Context;
+        await Harness.Bus.Publish(consumed.Message, send => send.MessageId = consumed.MessageId);
     }
 
     /// <summary>Waits until a message of <typeparamref name="T"/> that matches has been published.</summary>

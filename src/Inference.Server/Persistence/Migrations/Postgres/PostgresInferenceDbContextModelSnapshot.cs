@@ -42,6 +42,10 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("character varying(32)")
                         .HasColumnName("current_state");
 
+                    b.Property<DateTimeOffset>("DeadlineAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deadline_at");
+
                     b.Property<string>("ErrorCode")
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)")
@@ -64,6 +68,10 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                     b.Property<string>("Inputs")
                         .HasColumnType("jsonb")
                         .HasColumnName("inputs");
+
+                    b.Property<Guid?>("LastMessageId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("last_message_id");
 
                     b.Property<string>("Model")
                         .IsRequired()
@@ -104,6 +112,9 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnName("version");
 
                     b.HasKey("CorrelationId");
+
+                    b.HasIndex("CurrentState", "DeadlineAt")
+                        .HasDatabaseName("ix_inference_sagas_state_deadline");
 
                     b.HasIndex("TenantId", "CreatedAt")
                         .HasDatabaseName("ix_inference_sagas_tenant_created");

@@ -37,6 +37,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("current_state");
 
+                    b.Property<long>("DeadlineAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("deadline_at");
+
                     b.Property<string>("ErrorCode")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT")
@@ -59,6 +63,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.Property<string>("Inputs")
                         .HasColumnType("TEXT")
                         .HasColumnName("inputs");
+
+                    b.Property<Guid?>("LastMessageId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_message_id");
 
                     b.Property<string>("Model")
                         .IsRequired()
@@ -99,6 +107,9 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnName("version");
 
                     b.HasKey("CorrelationId");
+
+                    b.HasIndex("CurrentState", "DeadlineAt")
+                        .HasDatabaseName("ix_inference_sagas_state_deadline");
 
                     b.HasIndex("TenantId", "CreatedAt")
                         .HasDatabaseName("ix_inference_sagas_tenant_created");
