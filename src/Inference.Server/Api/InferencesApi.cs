@@ -97,8 +97,11 @@ public static class InferencesApi
         var status = InferenceStatus.ToApi("Submitted");
         try
         {
-            // Wait briefly for the quota decision so that a rejection is answered on this call.
-            var response = await submit.GetResponse<InferenceAccepted, InferenceRejected>(message, cancellationToken,
+            // Wait briefly for the quota decision so that a rejection is answered on this call. The request client
+            // gives the message a time-to-live equal to that wait by default; the broker would then drop a submission
+            // no orchestrator took in time, after it was answered 202. It must wait for as long as it takes.
+            var response = await submit.GetResponse<InferenceAccepted, InferenceRejected>(message,
+                request => request.UseExecute(send => send.TimeToLive = null), cancellationToken,
                 RequestTimeout.After(ms: (int)options.Value.QuotaDecisionTimeout.TotalMilliseconds)).ConfigureAwait(false);
 
             if (response.Is(out Response<InferenceRejected>? rejected))

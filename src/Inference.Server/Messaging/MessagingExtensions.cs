@@ -22,6 +22,8 @@ public static class MessagingExtensions
     {
         builder.Services.AddMassTransit(bus =>
         {
+            // MassTransit reports usage to its vendor over the internet by default; a self-hosted service must not.
+            bus.DisableUsageTelemetry();
             bus.AddInferenceConsumers(roles);
 
             if (roles.HasFlag(ServerRoles.Api))
@@ -39,6 +41,16 @@ public static class MessagingExtensions
             {
                 bus.UsingInMemory((context, transport) => transport.ConfigureEndpoints(context));
             }
+        });
+
+        // The host has started only once the bus has: a process told to stop while its bus was still connecting would
+        // otherwise go on consuming after its services were disposed, faulting every message it took. Stopping waits
+        // for the messages in hand to finish.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(host =>
+        {
+            host.WaitUntilStarted = true;
+            host.StartTimeout = TimeSpan.FromSeconds(60);
+            host.StopTimeout = TimeSpan.FromSeconds(30);
         });
 
         return builder;

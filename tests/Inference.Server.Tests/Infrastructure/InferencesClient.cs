@@ -37,15 +37,16 @@ internal static class InferencesClient
 
     /// <summary>
     /// Polls <c>GET /v1/inferences/{id}</c> until the request reaches a final status, and returns that body. A 404
-    /// counts as "not yet" only for a request sent straight to the bus, which the saga may not have stored yet.
+    /// counts as "not yet" only with <paramref name="notStoredYet"/>: for a request sent straight to the bus, or accepted
+    /// before an orchestrator stored it, which the saga may not have stored yet.
     /// </summary>
-    public static async Task<JsonElement> WaitUntilFinishedAsync(this HttpClient client, string id, bool sentToBus = false)
+    public static async Task<JsonElement> WaitUntilFinishedAsync(this HttpClient client, string id, bool notStoredYet = false)
     {
         var finished = await Poll.UntilAsync(
             async () =>
             {
                 using var response = await client.GetAsync($"/v1/inferences/{id}");
-                if (sentToBus && response.StatusCode == HttpStatusCode.NotFound)
+                if (notStoredYet && response.StatusCode == HttpStatusCode.NotFound)
                     return (JsonElement?)null;
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 return await response.Content.ReadFromJsonAsync<JsonElement>();

@@ -106,7 +106,7 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         {
             InferenceId = id, TenantId = "dev", Model = "no-such-model", Inputs = ["hello"], PromptTokens = 3, SubmittedAt = DateTimeOffset.UtcNow,
         });
-        var inference = await client.WaitUntilFinishedAsync(id.ToString(), sentToBus: true);
+        var inference = await client.WaitUntilFinishedAsync(id.ToString(), notStoredYet: true);
 
         Assert.Equal("failed", inference.GetProperty("status").GetString());
         Assert.Equal("inference_failed", inference.GetProperty("error").GetProperty("code").GetString());
@@ -147,6 +147,33 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         Assert.Equal(384, inference.GetProperty("output").GetProperty("embeddings")[0].GetArrayLength());
         var worker404 = await worker.CreateDevClient().GetAsync($"/v1/inferences/{accepted.GetProperty("id").GetString()}");
         Assert.Equal(HttpStatusCode.NotFound, worker404.StatusCode);
+    }
+
+    [Fact]
+    public async Task Should_keep_and_complete_a_submission_accepted_while_no_orchestrator_ran()
+    {
+        // An orchestrator declares its queues and stops: from then on the broker holds what the API sends.
+        await using (var stopped = new InferenceAppFactory(_services.Settings("orchestrator")))
+            _ = stopped.Services;
+        await using var worker = new InferenceAppFactory(_services.Settings("worker"));
+        await using var api = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings("api"))
+        {
+            ["Api:QuotaDecisionTimeout"] = "00:00:00.200",
+        });
+        _ = worker.Services;
+        using var client = api.CreateDevClient();
+
+        var accepted = await client.SubmitAcceptedAsync("hello world");
+
+        // Answered 202 after the wait; the submission must outlive the wait (had it been given the wait as its
+        // time-to-live, the broker would drop it before an orchestrator came back).
+        Assert.Equal("submitted", accepted.GetProperty("status").GetString());
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Orchestrator) == 1,
+            "the submission to wait in the saga's queue");
+        await using var orchestrator = new InferenceAppFactory(_services.Settings("orchestrator"));
+        _ = orchestrator.Services;
+        var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!, notStoredYet: true);
+        Assert.Equal("completed", inference.GetProperty("status").GetString());
     }
 
     [Fact]
