@@ -36,7 +36,7 @@ public static class PersistenceExtensions
         var options = scope.ServiceProvider.GetRequiredService<IOptions<DatabaseOptions>>().Value;
 
         if (options.ApplyMigrations || db.Database.IsSqlite())
-            await db.Database.MigrateAsync(app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+            await MigrateAsync(db, app.Lifetime.ApplicationStopping).ConfigureAwait(false);
 
         if (db.Database.IsSqlite())
         {
@@ -46,4 +46,39 @@ public static class PersistenceExtensions
 
         await scope.ServiceProvider.GetRequiredService<DevTenantSeeder>().SeedAsync(app.Lifetime.ApplicationStopping).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Applies the pending migrations. On PostgreSQL under a session advisory lock: processes that start together
+    /// (several replicas, or every role with <c>Database:ApplyMigrations</c>) migrate one after another, and the later
+    /// ones find nothing left to do, instead of running the same DDL at once and failing.
+    /// </summary>
+    internal static async Task MigrateAsync(InferenceDbContext db, CancellationToken cancellationToken)
+    {
+        if (!db.Database.IsNpgsql())
+        {
+            await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The advisory lock taken while migrating; any fixed number, the same in every process.</summary>
+    private const long MigrationLockKey = 0x696e666572656e63; // "inferenc"
 }
