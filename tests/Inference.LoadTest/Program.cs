@@ -54,10 +54,17 @@ static async Task<string> FollowAsync(HttpClient http, string id)
 {
     while (true)
     {
-        var inference = await http.GetFromJsonAsync<JsonElement>($"/v1/inferences/{id}");
-        var status = inference.GetProperty("status").GetString()!;
-        if (status is "completed" or "failed" or "canceled")
-            return status;
+        // A 202 given before the orchestrator stored the request (it answered after Api:QuotaDecisionTimeout, or is
+        // down) is a 404 until the row exists.
+        using var response = await http.GetAsync($"/v1/inferences/{id}");
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            var inference = await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
+            var status = inference.GetProperty("status").GetString()!;
+            if (status is "completed" or "failed" or "canceled")
+                return status == "failed" ? $"failed_{inference.GetProperty("error").GetProperty("code").GetString()}" : status;
+        }
+
         await Task.Delay(20);
     }
 }
