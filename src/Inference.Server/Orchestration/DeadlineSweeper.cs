@@ -42,19 +42,24 @@ public sealed partial class DeadlineSweeper(
         // The bus is started by a hosted service of its own; sending before the host has started could race it.
         await WhenStarted(stoppingToken).ConfigureAwait(false);
 
-        if (infrastructure.RabbitMq is null)
-            await ResumeOrphansAsync(_startedAt, stoppingToken).ConfigureAwait(false);
-
+        var orphansToResume = infrastructure.RabbitMq is null;
         using var timer = new PeriodicTimer(options.Value.DeadlineSweepInterval, clock);
         do
         {
             try
             {
+                if (orphansToResume)
+                {
+                    await ResumeOrphansAsync(_startedAt, stoppingToken).ConfigureAwait(false);
+                    orphansToResume = false;
+                }
+
                 await SweepAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
-                // The database or the bus is away: the next sweep tries again, and readiness says what is down.
+                // The database or the bus is away: the next tick tries again (the resume too, if that is what failed),
+                // and readiness says what is down. Letting it escape would stop the whole host.
                 LogSweepFailed(exception);
             }
         }
@@ -76,13 +81,16 @@ public sealed partial class DeadlineSweeper(
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+            // Requests told within the last minute are left out in the query itself, so that a batch of them that the
+            // saga has not got to yet cannot hide the requests behind it.
+            var told = _told.Keys.ToList();
             var rows = await db.Inferences.AsNoTracking()
-                .Where(x => UnfinishedStates.Contains(x.CurrentState) && x.DeadlineAt <= now)
+                .Where(x => UnfinishedStates.Contains(x.CurrentState) && x.DeadlineAt <= now && !told.Contains(x.CorrelationId))
                 .OrderBy(x => x.DeadlineAt)
                 .Take(batchSize)
                 .Select(x => new { x.CorrelationId, x.DeadlineAt })
                 .ToListAsync(cancellationToken).ConfigureAwait(false);
-            overdue = [.. rows.Where(x => !_told.ContainsKey(x.CorrelationId)).Select(x => (x.CorrelationId, x.DeadlineAt))];
+            overdue = [.. rows.Select(x => (x.CorrelationId, x.DeadlineAt))];
         }
 
         if (overdue.Count == 0)

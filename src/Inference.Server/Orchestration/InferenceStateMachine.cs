@@ -34,9 +34,10 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         // A note on redeliveries. Each step is sent after the saga row is committed; a crash or a broker failure in
         // between leaves the row moved on and the step unsent, and the broker (or the retry) then delivers the very
         // message that moved it again. So the message that last moved a request (its id is stored with the row), when
-        // it comes again, sends its step again without changing the state; every step's consumer acts at most once
-        // per request, so a second send is harmless where the first arrived. Other duplicates are ignored: a client's
-        // second submission must not queue the work twice.
+        // it comes again, sends its step again without changing the state. Where the first send did arrive, the second
+        // changes nothing: the ledger decides once per request and the result is stored once (a worker may run the
+        // model again, which costs work only). Other duplicates are ignored: a client's second submission must not
+        // queue the work twice.
 
         Initially(
             When(SubmitInference)
@@ -121,12 +122,13 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         During(Completed,
             When(ResultStored).If(IsRedelivery, x => x.Send(QuotaQueue, context => Settle(context.Saga))));
         During(Failed,
-            When(QuotaFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
             When(InferenceFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
             When(ResultStoreFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
             When(DeadlineReached).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))));
+        // Nor may one counted by a reservation that then faulted (the ledger may have counted it before the fault).
         During(Failed, Canceled,
-            When(QuotaGranted).Send(QuotaQueue, context => Release(context.Saga)));
+            When(QuotaGranted).Send(QuotaQueue, context => Release(context.Saga)),
+            When(QuotaFaulted).Send(QuotaQueue, context => Release(context.Saga)));
 
         // Everything below was already acted upon, or is a straggler from a step the request has left.
         During([QuotaReserved, Inferring, Completed, Failed, Canceled],
@@ -162,7 +164,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             Ignore(InferenceStarted),
             Ignore(InferenceSucceeded),
             Ignore(Resume));
-        During(Completed, Canceled,
+        During(Completed,
             Ignore(QuotaFaulted));
         During(Completed,
             Ignore(InferenceFaulted));

@@ -2,7 +2,10 @@ using Inference.Server.Hosting;
 using Inference.Server.Tenants;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Inference.Server.Persistence;
 
@@ -58,6 +61,20 @@ public static class PersistenceExtensions
         {
             await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             return;
+        }
+
+        // The lock needs a connection to the database, so a missing one is created first, as MigrateAsync would.
+        var creator = db.GetService<IRelationalDatabaseCreator>();
+        if (!await creator.ExistsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await creator.CreateAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.DuplicateDatabase)
+            {
+                // Another process created it a moment ago.
+            }
         }
 
         await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

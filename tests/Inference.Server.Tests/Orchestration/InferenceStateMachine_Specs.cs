@@ -314,7 +314,7 @@ public sealed class When_a_step_was_lost_after_its_transition_was_committed : Sa
         var id = NewId.NextGuid();
         await Saga.Submit(id);
 
-        await Saga.Redeliver<SubmitInference>(m => m.InferenceId == id);
+        await Saga.Redeliver(Saga.Consumed<SubmitInference>(m => m.InferenceId == id));
 
         await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
         var instance = Saga.Saga.Sagas.Contains(id)!;
@@ -341,11 +341,12 @@ public sealed class When_a_step_was_lost_after_its_transition_was_committed : Sa
     {
         var id = NewId.NextGuid();
         await Saga.Reserve(id);
+        var grant = Saga.Consumed<QuotaReserved>(m => m.InferenceId == id);
 
         await Saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = 12 });
         await SagaHarness.Eventually(() => Saga.Harness.Consumed.Select<QuotaReserved>(x => x.Context.Message.InferenceId == id).Count() == 2);
         Assert.Single(Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id));
-        await Saga.Redeliver<QuotaReserved>(m => m.InferenceId == id);
+        await Saga.Redeliver(grant);
 
         await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Count() == 2);
         Assert.Equal(["Submitted", "QuotaReserved"], Saga.Saga.Sagas.Contains(id)!.History.Select(h => h.State));
@@ -357,7 +358,7 @@ public sealed class When_a_step_was_lost_after_its_transition_was_committed : Sa
         var id = NewId.NextGuid();
         await Saga.Complete(id);
 
-        await Saga.Redeliver<ResultStored>(m => m.InferenceId == id);
+        await Saga.Redeliver(Saga.Consumed<ResultStored>(m => m.InferenceId == id));
 
         await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
         Assert.All(Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id), x => Assert.Equal(14, x.Context.Message.ActualTokens));
@@ -370,7 +371,7 @@ public sealed class When_a_step_was_lost_after_its_transition_was_committed : Sa
         var id = NewId.NextGuid();
         await Saga.Fail(id);
 
-        await Saga.Redeliver<Fault<RunInference>>(m => m.Message.InferenceId == id);
+        await Saga.Redeliver(Saga.Consumed<Fault<RunInference>>(m => m.Message.InferenceId == id));
 
         await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
         var instance = Saga.Saga.Sagas.Contains(id)!;
@@ -494,6 +495,22 @@ public sealed class When_the_deadline_passes : SagaSpec
         await Saga.ConsumedMessage<InferenceDeadlineReached>(m => m.InferenceId == id);
         Assert.True(await Saga.NothingSent<ReleaseQuota>(id, m => m.InferenceId));
         Assert.Equal(("Completed", null), (Saga.Saga.Sagas.Contains(id)!.CurrentState, Saga.Saga.Sagas.Contains(id)!.ErrorCode));
+    }
+
+    [Fact]
+    public async Task Should_release_a_reservation_that_faulted_after_the_deadline_failed_the_request()
+    {
+        // The ledger may count a reservation and still fault (Redis answered, the reply was lost): a Release sent when
+        // the deadline failed the request found nothing yet, so this one must go out.
+        var id = NewId.NextGuid();
+        var instance = await Saga.Submit(id);
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+        await Saga.InState(id, Saga.Machine.Failed);
+
+        await Saga.Harness.Bus.Publish(SagaHarness.Faulted(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 12 }));
+
+        await SagaHarness.Eventually(() => Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Count() == 2);
+        Assert.Equal(ErrorCodes.DeadlineExceeded, Saga.Saga.Sagas.Contains(id)!.ErrorCode);
     }
 
     [Fact]

@@ -130,15 +130,17 @@ public sealed class SagaHarness : IAsyncLifetime
     }
 
     /// <summary>
-    /// Delivers the consumed message of <typeparamref name="T"/> that matches once more, with its message id, as a
-    /// broker redelivers a message whose consumer crashed before acknowledging it.
+    /// Delivers a consumed message once more, with its message id, as a broker redelivers a message whose consumer
+    /// crashed before acknowledging it.
     /// </summary>
-    public async Task Redeliver<T>(Func<T, bool> match)
-        where T : class
-    {
-        var consumed = Harness.Consumed.Select<T>(x => match(x.Context.Message)).First().Context;
+    public async Task Redeliver<T>(ConsumeContext<T> consumed)
+        where T : class =>
         await Harness.Bus.Publish(consumed.Message, send => send.MessageId = consumed.MessageId);
-    }
+
+    /// <summary>The only consumed message of <typeparamref name="T"/> that matches.</summary>
+    public ConsumeContext<T> Consumed<T>(Func<T, bool> match)
+        where T : class =>
+        Harness.Consumed.Select<T>(x => match(x.Context.Message)).Single().Context;
 
     /// <summary>Waits until a message of <typeparamref name="T"/> that matches has been published.</summary>
     public Task PublishedMessage<T>(Func<T, bool> match)

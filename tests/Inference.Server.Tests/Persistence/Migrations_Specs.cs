@@ -25,10 +25,10 @@ public sealed class The_migrations
     }
 
     [Fact]
-    public async Task Should_let_several_processes_migrate_one_postgresql_database_at_once()
+    public async Task Should_let_several_processes_create_and_migrate_one_postgresql_database_at_once()
     {
+        // Not created beforehand: the first process to get there creates it, as a lone MigrateAsync would.
         var database = new TestDatabase();
-        await database.CreateAsync();
         try
         {
             var contexts = Enumerable.Range(0, 8).Select(_ => new PostgresInferenceDbContext(
@@ -38,6 +38,14 @@ public sealed class The_migrations
 
             Assert.Empty(await contexts[0].Database.GetPendingMigrationsAsync());
             Assert.Equal(contexts[0].Database.GetMigrations(), await contexts[0].Database.GetAppliedMigrationsAsync());
+
+            // A row written by a previous version, which knows no deadline, gets the default one, not year 1.
+            await contexts[0].Database.ExecuteSqlRawAsync(
+                "INSERT INTO inference_sagas (correlation_id, current_state, tenant_id, model, input_count, prompt_tokens, " +
+                "completion_tokens, reserved_tokens, created_at, updated_at, history, version) " +
+                "VALUES (gen_random_uuid(), 'Submitted', 't', 'm', 1, 1, 0, 1, now(), now(), '[]', 0)");
+            var deadline = await contexts[0].Inferences.Select(x => x.DeadlineAt).SingleAsync();
+            Assert.InRange(deadline - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(9), TimeSpan.FromMinutes(11));
             foreach (var db in contexts)
                 await db.DisposeAsync();
         }

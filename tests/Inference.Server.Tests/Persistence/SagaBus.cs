@@ -37,7 +37,13 @@ public sealed class SagaBus : IAsyncDisposable
 
     public IServiceProvider Services => _provider;
 
-    public static async Task<SagaBus> StartAsync(SagaDatabase database, Action<DbContextOptionsBuilder>? configure = null)
+    /// <param name="database">Where both sagas are stored.</param>
+    /// <param name="configure">Options of a spec's own for both database contexts.</param>
+    /// <param name="transport">Configuration of a spec's own for the transport, e.g. a send filter.</param>
+    public static async Task<SagaBus> StartAsync(
+        SagaDatabase database,
+        Action<DbContextOptionsBuilder>? configure = null,
+        Action<IInMemoryBusFactoryConfigurator>? transport = null)
     {
         var services = new ServiceCollection()
             .AddLogging()
@@ -51,7 +57,11 @@ public sealed class SagaBus : IAsyncDisposable
                 .EntityFrameworkRepository<InferenceState, InferenceDbContext>();
             bus.AddSagaStateMachine<CounterStateMachine, CounterState, CounterStateDefinition>()
                 .EntityFrameworkRepository<CounterState, CounterDbContext>();
-            bus.UsingInMemory((context, transport) => transport.ConfigureEndpoints(context));
+            bus.UsingInMemory((context, configurator) =>
+            {
+                transport?.Invoke(configurator);
+                configurator.ConfigureEndpoints(context);
+            });
         });
 
         var sagaBus = new SagaBus(services.BuildServiceProvider(validateScopes: true));

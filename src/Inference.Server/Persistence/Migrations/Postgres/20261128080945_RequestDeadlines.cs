@@ -27,6 +27,11 @@ namespace Inference.Server.Persistence.Migrations.Postgres
             // Requests stored before deadlines existed get the default one (10 minutes), counted from their submission.
             migrationBuilder.Sql("UPDATE inference_sagas SET deadline_at = created_at + interval '10 minutes';");
 
+            // During a rolling upgrade, orchestrators of the previous version still insert rows without a deadline;
+            // they get the default one instead of year 1 (which the sweeper would fail at once). The model declares
+            // no default, as every row written by this version sets its own.
+            migrationBuilder.Sql("ALTER TABLE inference_sagas ALTER COLUMN deadline_at SET DEFAULT now() + interval '10 minutes';");
+
             migrationBuilder.CreateIndex(
                 name: "ix_inference_sagas_state_deadline",
                 table: "inference_sagas",
