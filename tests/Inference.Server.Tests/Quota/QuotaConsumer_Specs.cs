@@ -1,0 +1,138 @@
+using Inference.Contracts;
+using Inference.Server.Persistence;
+using Inference.Server.Quota;
+using Inference.Server.Tenants;
+using Inference.Server.Tests.Infrastructure;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Tests.Quota;
+
+/// <summary>
+/// The quota consumer with its real endpoint definition on MassTransit's test harness, over a ledger that is away for
+/// the first few calls of a kind, as Redis is while it restarts.
+/// </summary>
+public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
+{
+    private readonly AwayLedger _ledger = new(new InProcessQuotaLedger(Options.Create(new QuotaOptions()), TimeProvider.System));
+    private readonly SqliteConnection _database = new("Data Source=:memory:");
+    private readonly ServiceProvider _provider;
+
+    public When_the_ledger_is_away_for_a_while()
+    {
+        _provider = new ServiceCollection()
+            .AddSingleton<IQuotaLedger>(_ledger)
+            .AddMemoryCache()
+            .AddScoped<TenantQuotaLimits>()
+            .AddDbContext<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(_database))
+            .AddMassTransitTestHarness(bus => bus.AddConsumer<QuotaConsumer, QuotaConsumerDefinition>())
+            .BuildServiceProvider(validateScopes: true);
+    }
+
+    private ITestHarness Harness => _provider.GetRequiredService<ITestHarness>();
+
+    public async Task InitializeAsync()
+    {
+        // The tenant's limits come from the database; this one lives as long as its open connection.
+        await _database.OpenAsync();
+        await using (var scope = _provider.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+            await db.Database.EnsureCreatedAsync();
+            db.Tenants.Add(new Tenant { Id = "tenant-a", Name = "A" });
+            await db.SaveChangesAsync();
+        }
+
+        await Harness.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _provider.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Should_release_once_it_is_back_rather_than_give_up_after_a_few_seconds()
+    {
+        var id = Guid.NewGuid();
+        await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 40), QuotaLimits.Unlimited);
+        // More failures than a reservation is allowed (its fault would leave these tokens counted until the day ends).
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), QuotaConsumerDefinition.ReserveRetries.Length + 2);
+
+        await Harness.Bus.Publish(new ReleaseQuota { InferenceId = id, TenantId = "tenant-a" });
+
+        await Poll.UntilAsync(async () => (await _ledger.Inner.GetReservationAsync("tenant-a", id))?.State == ReservationState.Released,
+            "the reservation to be released");
+        Assert.Equal(0, (await _ledger.Inner.GetUsageAsync("tenant-a")).TokensToday);
+        Assert.False(Harness.Published.Select<Fault<ReleaseQuota>>().Any());
+    }
+
+    [Fact]
+    public async Task Should_give_up_on_a_reservation_after_its_retries_so_the_request_fails_in_seconds()
+    {
+        var id = Guid.NewGuid();
+        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), int.MaxValue);
+
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<Fault<ReserveQuota>>().Any(x => x.Context.Message.Message.InferenceId == id),
+            "the reservation's fault");
+        Assert.Equal(QuotaConsumerDefinition.ReserveRetries.Length + 1, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
+    }
+
+    /// <summary>A ledger whose next calls of one kind throw, as a client does while its server is unreachable.</summary>
+    private sealed class AwayLedger(IQuotaLedger inner) : IQuotaLedger
+    {
+        private readonly Dictionary<string, int> _failuresLeft = [];
+        private readonly Dictionary<string, int> _calls = [];
+
+        public IQuotaLedger Inner { get; } = inner;
+
+        public void FailNext(string operation, int count)
+        {
+            lock (_failuresLeft)
+                _failuresLeft[operation] = count;
+        }
+
+        public int Calls(string operation)
+        {
+            lock (_failuresLeft)
+                return _calls.GetValueOrDefault(operation);
+        }
+
+        public Task<QuotaDecision> ReserveAsync(QuotaReservation reservation, QuotaLimits limits, CancellationToken cancellationToken = default) =>
+            Call(nameof(ReserveAsync), () => Inner.ReserveAsync(reservation, limits, cancellationToken));
+
+        public Task<QuotaSettlement> SettleAsync(string tenantId, Guid inferenceId, long actualTokens, CancellationToken cancellationToken = default) =>
+            Call(nameof(SettleAsync), () => Inner.SettleAsync(tenantId, inferenceId, actualTokens, cancellationToken));
+
+        public Task<QuotaSettlement> ReleaseAsync(string tenantId, Guid inferenceId, CancellationToken cancellationToken = default) =>
+            Call(nameof(ReleaseAsync), () => Inner.ReleaseAsync(tenantId, inferenceId, cancellationToken));
+
+        public Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken cancellationToken = default) =>
+            Inner.GetUsageAsync(tenantId, cancellationToken);
+
+        public Task<ReservationRecord?> GetReservationAsync(string tenantId, Guid inferenceId, CancellationToken cancellationToken = default) =>
+            Inner.GetReservationAsync(tenantId, inferenceId, cancellationToken);
+
+        private Task<T> Call<T>(string operation, Func<Task<T>> call)
+        {
+            lock (_failuresLeft)
+            {
+                _calls[operation] = _calls.GetValueOrDefault(operation) + 1;
+                if (_failuresLeft.GetValueOrDefault(operation) > 0)
+                {
+                    _failuresLeft[operation]--;
+                    throw new InvalidOperationException("The ledger's server is unreachable.");
+                }
+            }
+
+            return call();
+        }
+    }
+}
