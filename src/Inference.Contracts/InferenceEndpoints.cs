@@ -6,8 +6,11 @@ public static class InferenceEndpoints
     /// <summary>The inference saga: send <see cref="SubmitInference"/> here.</summary>
     public const string Orchestrator = "inference-saga";
 
-    /// <summary>Quota reservations and settlements.</summary>
+    /// <summary>Quota reservations (<see cref="ReserveQuota"/>).</summary>
     public const string Quota = "inference-quota";
+
+    /// <summary>Quota settlements and releases (<see cref="SettleQuota"/>, <see cref="ReleaseQuota"/>).</summary>
+    public const string QuotaSettlements = "inference-quota-settlements";
 
     /// <summary>Model workers.</summary>
     public const string Worker = "inference-worker";

@@ -63,7 +63,8 @@ public static class MessagingExtensions
         {
             bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>()
                 .EntityFrameworkRepository<InferenceState, InferenceDbContext>();
-            bus.AddConsumer<QuotaConsumer, QuotaConsumerDefinition>();
+            bus.AddConsumer<QuotaReservationConsumer, QuotaReservationConsumerDefinition>();
+            bus.AddConsumer<QuotaSettlementConsumer, QuotaSettlementConsumerDefinition>();
             bus.AddConsumer<StoreResultConsumer, StoreResultConsumerDefinition>();
         }
 

@@ -11,6 +11,7 @@ namespace Inference.Server.Orchestration;
 public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceState>
 {
     private static readonly Uri QuotaQueue = new($"queue:{InferenceEndpoints.Quota}");
+    private static readonly Uri SettlementQueue = new($"queue:{InferenceEndpoints.QuotaSettlements}");
     private static readonly Uri WorkerQueue = new($"queue:{InferenceEndpoints.Worker}");
     private static readonly Uri ResultsQueue = new($"queue:{InferenceEndpoints.Results}");
 
@@ -73,7 +74,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 .TransitionTo(Failed)
                 .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 // The reservation may have been counted before the fault; releasing an unknown reservation is a no-op.
-                .Send(QuotaQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)));
 
         During(QuotaReserved,
             When(QuotaGranted).If(IsRedelivery, x => x.Send(WorkerQueue, context => Run(context.Saga))),
@@ -95,16 +96,16 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             When(InferenceFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.InferenceFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
-                .Send(QuotaQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)));
 
         During(Inferring,
             When(ResultStored)
                 .TransitionTo(Completed)
-                .Send(QuotaQueue, context => Settle(context.Saga)),
+                .Send(SettlementQueue, context => Settle(context.Saga)),
             When(ResultStoreFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.ResultStoreFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
-                .Send(QuotaQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)));
 
         // The deadline is stored with the request and swept, so it holds even when the process that held the request
         // is gone. A reservation still on its way is released when it lands (below).
@@ -114,21 +115,21 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                     $"The request did not finish by its deadline, {context.Message.Deadline:O}."))
                 .TransitionTo(Failed)
                 .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
-                .Send(QuotaQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)));
 
         // Redeliveries into a final state: settle or release again (at most once in the ledger), never change the
         // outcome. A reservation that lands after the request ended must not stay counted either (not a redelivery:
         // the grant is news).
         During(Completed,
-            When(ResultStored).If(IsRedelivery, x => x.Send(QuotaQueue, context => Settle(context.Saga))));
+            When(ResultStored).If(IsRedelivery, x => x.Send(SettlementQueue, context => Settle(context.Saga))));
         During(Failed,
-            When(InferenceFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
-            When(ResultStoreFaulted).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))),
-            When(DeadlineReached).If(IsRedelivery, x => x.Send(QuotaQueue, context => Release(context.Saga))));
+            When(InferenceFaulted).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))),
+            When(ResultStoreFaulted).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))),
+            When(DeadlineReached).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))));
         // Nor may one counted by a reservation that then faulted (the ledger may have counted it before the fault).
         During(Failed, Canceled,
-            When(QuotaGranted).Send(QuotaQueue, context => Release(context.Saga)),
-            When(QuotaFaulted).Send(QuotaQueue, context => Release(context.Saga)));
+            When(QuotaGranted).Send(SettlementQueue, context => Release(context.Saga)),
+            When(QuotaFaulted).Send(SettlementQueue, context => Release(context.Saga)));
 
         // Everything below was already acted upon, or is a straggler from a step the request has left.
         During([QuotaReserved, Inferring, Completed, Failed, Canceled],

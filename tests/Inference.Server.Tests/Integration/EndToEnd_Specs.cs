@@ -59,7 +59,11 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
 
         await Poll.UntilAsync(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0), "the outcome to settle");
         var queues = await _services.QueuesAsync();
-        Assert.Superset(new HashSet<string> { InferenceEndpoints.Orchestrator, InferenceEndpoints.Quota, InferenceEndpoints.Worker, InferenceEndpoints.Results },
+        Assert.Superset(new HashSet<string>
+            {
+                InferenceEndpoints.Orchestrator, InferenceEndpoints.Quota, InferenceEndpoints.QuotaSettlements, InferenceEndpoints.Worker,
+                InferenceEndpoints.Results,
+            },
             queues.Keys.ToHashSet());
         Assert.DoesNotContain(queues.Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
     }

@@ -164,7 +164,7 @@ public sealed class When_a_worker_runs_the_inference : SagaSpec
         Assert.Equal(ErrorCodes.InferenceFailed, instance.ErrorCode);
         Assert.Contains("boom", instance.ErrorMessage, StringComparison.Ordinal);
         var release = Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal("tenant-a", release.Context.Message.TenantId);
+        Assert.Equal(("tenant-a", InferenceEndpoints.QuotaSettlements), (release.Context.Message.TenantId, QueueOf(release)));
         Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
     }
 
@@ -192,7 +192,7 @@ public sealed class When_the_result_is_stored : SagaSpec
 
         var settle = Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id).Single();
         Assert.Equal(14, settle.Context.Message.ActualTokens);
-        Assert.Equal(InferenceEndpoints.Quota, QueueOf(settle));
+        Assert.Equal(InferenceEndpoints.QuotaSettlements, QueueOf(settle));
         Assert.Null(instance.Inputs);
         Assert.Null(instance.ErrorCode);
         Assert.Equal(["Submitted", "QuotaReserved", "Inferring", "Completed"], instance.History.Select(h => h.State));

@@ -29,10 +29,10 @@ public sealed class The_migrations
     {
         // Not created beforehand: the first process to get there creates it, as a lone MigrateAsync would.
         var database = new TestDatabase();
+        var contexts = Enumerable.Range(0, 8).Select(_ => new PostgresInferenceDbContext(
+            new DbContextOptionsBuilder<PostgresInferenceDbContext>().UseNpgsql(database.ConnectionString).Options)).ToList();
         try
         {
-            var contexts = Enumerable.Range(0, 8).Select(_ => new PostgresInferenceDbContext(
-                new DbContextOptionsBuilder<PostgresInferenceDbContext>().UseNpgsql(database.ConnectionString).Options)).ToList();
 
             await Task.WhenAll(contexts.Select(db => PersistenceExtensions.MigrateAsync(db, CancellationToken.None)));
 
@@ -46,11 +46,11 @@ public sealed class The_migrations
                 "VALUES (gen_random_uuid(), 'Submitted', 't', 'm', 1, 1, 0, 1, now(), now(), '[]', 0)");
             var deadline = await contexts[0].Inferences.Select(x => x.DeadlineAt).SingleAsync();
             Assert.InRange(deadline - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(9), TimeSpan.FromMinutes(11));
-            foreach (var db in contexts)
-                await db.DisposeAsync();
         }
         finally
         {
+            foreach (var db in contexts)
+                await db.DisposeAsync();
             await database.DropAsync();
         }
     }

@@ -13,8 +13,8 @@ using Microsoft.Extensions.Options;
 namespace Inference.Server.Tests.Quota;
 
 /// <summary>
-/// The quota consumer with its real endpoint definition on MassTransit's test harness, over a ledger that is away for
-/// the first few calls of a kind, as Redis is while it restarts.
+/// The quota consumers with their real endpoint definitions on MassTransit's test harness, over a ledger that is away
+/// for the first few calls of a kind, as Redis is while it restarts.
 /// </summary>
 public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 {
@@ -29,7 +29,11 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
             .AddMemoryCache()
             .AddScoped<TenantQuotaLimits>()
             .AddDbContext<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(_database))
-            .AddMassTransitTestHarness(bus => bus.AddConsumer<QuotaConsumer, QuotaConsumerDefinition>())
+            .AddMassTransitTestHarness(bus =>
+            {
+                bus.AddConsumer<QuotaReservationConsumer, QuotaReservationConsumerDefinition>();
+                bus.AddConsumer<QuotaSettlementConsumer, QuotaSettlementConsumerDefinition>();
+            })
             .BuildServiceProvider(validateScopes: true);
     }
 
@@ -52,6 +56,9 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // Stopping the bus waits for messages in hand; a spec that failed must not leave them retrying for minutes.
+        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), 0);
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), 0);
         await _provider.DisposeAsync();
         await _database.DisposeAsync();
     }
@@ -62,7 +69,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
         var id = Guid.NewGuid();
         await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 40), QuotaLimits.Unlimited);
         // More failures than a reservation is allowed (its fault would leave these tokens counted until the day ends).
-        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), QuotaConsumerDefinition.ReserveRetries.Length + 2);
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), QuotaReservationConsumerDefinition.Retries.Length + 2);
 
         await Harness.Bus.Publish(new ReleaseQuota { InferenceId = id, TenantId = "tenant-a" });
 
@@ -70,6 +77,29 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
             "the reservation to be released");
         Assert.Equal(0, (await _ledger.Inner.GetUsageAsync("tenant-a")).TokensToday);
         Assert.False(Harness.Published.Select<Fault<ReleaseQuota>>().Any());
+    }
+
+    [Fact]
+    public async Task Should_keep_deciding_reservations_while_many_releases_wait_for_the_ledger()
+    {
+        // More releases than an endpoint has slots, all retrying: they must not hold up a reservation.
+        var releases = Enumerable.Range(0, 40).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var id in releases)
+            await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 1), QuotaLimits.Unlimited);
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), int.MaxValue);
+        foreach (var id in releases)
+            await Harness.Bus.Publish(new ReleaseQuota { InferenceId = id, TenantId = "tenant-a" });
+        await Poll.UntilAsync(() => _ledger.Calls(nameof(IQuotaLedger.ReleaseAsync)) >= 40, "the releases to be tried");
+
+        var reservation = Guid.NewGuid();
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = reservation, TenantId = "tenant-a", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaReserved>().Any(x => x.Context.Message.InferenceId == reservation),
+            "the reservation to be decided");
+
+        // The ledger comes back, and the releases go through on their next attempt: only the reservation stays counted.
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), 0);
+        await Poll.UntilAsync(async () => (await _ledger.Inner.GetUsageAsync("tenant-a")).TokensToday == 40, "the releases to finish");
     }
 
     [Fact]
@@ -82,7 +112,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 
         await Poll.UntilAsync(() => Harness.Published.Select<Fault<ReserveQuota>>().Any(x => x.Context.Message.Message.InferenceId == id),
             "the reservation's fault");
-        Assert.Equal(QuotaConsumerDefinition.ReserveRetries.Length + 1, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
+        Assert.Equal(QuotaReservationConsumerDefinition.Retries.Length + 1, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
     }
 
     /// <summary>A ledger whose next calls of one kind throw, as a client does while its server is unreachable.</summary>

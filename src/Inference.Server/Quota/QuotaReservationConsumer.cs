@@ -5,13 +5,10 @@ using MassTransit;
 namespace Inference.Server.Quota;
 
 /// <summary>
-/// The quota steps of a request: reserve before inference, then settle or release. The ledger acts at most once per
-/// request, so a redelivered message republishes the first decision and changes nothing.
+/// Reserves a request's tokens before inference. The ledger decides once per request, so a redelivered message
+/// republishes the first decision and counts nothing.
 /// </summary>
-public sealed class QuotaConsumer(IQuotaLedger ledger, TenantQuotaLimits tenants) :
-    IConsumer<ReserveQuota>,
-    IConsumer<SettleQuota>,
-    IConsumer<ReleaseQuota>
+public sealed class QuotaReservationConsumer(IQuotaLedger ledger, TenantQuotaLimits tenants) : IConsumer<ReserveQuota>
 {
     public async Task Consume(ConsumeContext<ReserveQuota> context)
     {
@@ -36,11 +33,4 @@ public sealed class QuotaConsumer(IQuotaLedger ledger, TenantQuotaLimits tenants
             RetryAfter = decision.Rejection.RetryAfter,
         }, context.CancellationToken).ConfigureAwait(false);
     }
-
-    public Task Consume(ConsumeContext<SettleQuota> context) =>
-        ledger.SettleAsync(context.Message.TenantId, context.Message.InferenceId, context.Message.ActualTokens,
-            context.CancellationToken);
-
-    public Task Consume(ConsumeContext<ReleaseQuota> context) =>
-        ledger.ReleaseAsync(context.Message.TenantId, context.Message.InferenceId, context.CancellationToken);
 }
