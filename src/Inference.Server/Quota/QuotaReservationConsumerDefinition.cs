@@ -9,7 +9,10 @@ namespace Inference.Server.Quota;
 /// </summary>
 public sealed class QuotaReservationConsumerDefinition : ConsumerDefinition<QuotaReservationConsumer>
 {
-    /// <summary>Retry intervals, in milliseconds: 3.6 s in all, then the fault reaches the saga, which fails the request.</summary>
+    /// <summary>
+    /// Retry intervals, in milliseconds: 3.6 s of waits, plus up to the Redis client's timeout per attempt; then the
+    /// fault reaches the saga, which fails the request.
+    /// </summary>
     internal static readonly int[] Retries = [100, 500, 1000, 2000];
 
     public QuotaReservationConsumerDefinition() => EndpointName = InferenceEndpoints.Quota;
