@@ -32,7 +32,7 @@ public sealed partial class DeadlineSweeper(
     internal static readonly TimeSpan ResendAfter = TimeSpan.FromMinutes(1);
 
     private static readonly Uri Saga = new($"queue:{InferenceEndpoints.Orchestrator}");
-    private static readonly string[] UnfinishedStates = ["Submitted", "QuotaReserved", "Inferring"];
+    private static readonly string[] UnfinishedStates = [.. InferenceStatus.UnfinishedStates];
 
     private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
     private readonly Dictionary<Guid, DateTimeOffset> _told = [];

@@ -15,6 +15,9 @@ public static class InferenceStatus
 
     private static readonly HashSet<string> FinalStates = new(StringComparer.Ordinal) { "Completed", "Failed", "Canceled" };
 
+    /// <summary>The states a request passes through before a final one, for queries that look for unfinished requests.</summary>
+    public static IReadOnlyList<string> UnfinishedStates { get; } = [.. ApiNames.Keys.Where(state => !FinalStates.Contains(state))];
+
     /// <summary>True for the six states of the design; false for the machine's own Initial and Final.</summary>
     public static bool IsKnownState(string state) => ApiNames.ContainsKey(state);
 
