@@ -1,7 +1,9 @@
 using System.Text.Json;
+using System.Threading.RateLimiting;
 using FluentValidation;
 using Inference.Server.Tenants;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.RateLimiting;
 
 namespace Inference.Server.Api;
 
@@ -17,14 +19,34 @@ public static class ApiExtensions
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = Problems.AddCodeToFrameworkProblems);
+        builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
+        builder.Services.AddScoped<InferenceSubmissions>();
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization();
         builder.Services.AddOpenApi();
+
+        // Bounds the requests that may hold a database connection at once, so that the API cannot drain the pool the
+        // saga needs; the excess waits, then is told to come back, before it costs anything.
+        var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.AddConcurrencyLimiter(ConcurrencyPolicy, concurrency =>
+            {
+                concurrency.PermitLimit = api.MaxConcurrentRequests;
+                concurrency.QueueLimit = api.MaxQueuedRequests;
+                concurrency.QueueProcessingOrder = QueueProcessingOrder.OldestFirst;
+            });
+            limiter.OnRejected = (context, _) => new ValueTask(Problems.Unavailable(context.HttpContext,
+                "The server is at its limit of concurrent requests; nothing was accepted.").ExecuteAsync(context.HttpContext));
+        });
         return builder;
     }
+
+    /// <summary>The rate limiter policy that bounds concurrent <c>/v1</c> requests.</summary>
+    internal const string ConcurrencyPolicy = "api-concurrency";
 
     public static WebApplication MapInferenceApi(this WebApplication app)
     {
@@ -32,6 +54,7 @@ public static class ApiExtensions
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.MapOpenApi();
         app.MapInferencesApiV1();
         return app;

@@ -7,8 +7,22 @@ public sealed class ApiOptions
 {
     public const string Section = "Api";
 
-    /// <summary>How long <c>POST /v1/inferences</c> waits for the quota decision before answering 202 anyway.</summary>
-    /// <remarks>At least a millisecond: MassTransit's request client refuses a zero timeout, so every POST would fail.</remarks>
-    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    /// <summary>
+    /// How long <c>POST /v1/inferences</c> waits for the quota decision, after the request is stored, before answering
+    /// 202 anyway; zero answers at once. Within the wait a refusal is answered 429 on the same call.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan QuotaDecisionTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Most <c>/v1</c> requests served at once; each may hold a database connection. More wait in a queue of
+    /// <see cref="MaxQueuedRequests"/>, and beyond that are answered <c>503 unavailable</c> with <c>Retry-After</c>.
+    /// Counted in the process's connection budget (see <c>Messaging:ConcurrentMessageLimit</c>).
+    /// </summary>
+    [Range(1, 4096)]
+    public int MaxConcurrentRequests { get; set; } = 32;
+
+    /// <summary>Requests that wait for one of the <see cref="MaxConcurrentRequests"/> slots before new ones are refused.</summary>
+    [Range(0, 100_000)]
+    public int MaxQueuedRequests { get; set; } = 512;
 }

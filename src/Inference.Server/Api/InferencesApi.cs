@@ -4,6 +4,7 @@ using Inference.Contracts;
 using Inference.Engine;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
+using Inference.Server.Resilience;
 using Inference.Server.Results;
 using Inference.Server.Tenants;
 using MassTransit;
@@ -18,7 +19,8 @@ public static class InferencesApi
 {
     public static RouteGroupBuilder MapInferencesApiV1(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1/inferences").RequireAuthorization().WithTags("Inferences");
+        var group = app.MapGroup("/v1/inferences").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
+            .WithTags("Inferences");
 
         group.MapPost("/", CreateAsync)
             .WithName("CreateInference")
@@ -33,7 +35,7 @@ public static class InferencesApi
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
         ModelCatalog models,
-        IRequestClient<SubmitInference> submit,
+        InferenceSubmissions submissions,
         IOptions<ApiOptions> options,
         TimeProvider clock,
         CancellationToken cancellationToken)
@@ -94,26 +96,23 @@ public static class InferencesApi
             SubmittedAt = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond)),
         };
 
-        var status = InferenceStatus.ToApi("Submitted");
+        object? decision;
         try
         {
-            // Wait briefly for the quota decision so that a rejection is answered on this call. The request client
-            // gives the message a time-to-live equal to that wait by default; the broker would then drop a submission
-            // no orchestrator took in time, after it was answered 202. It must wait for as long as it takes.
-            var response = await submit.GetResponse<InferenceAccepted, InferenceRejected>(message,
-                request => request.UseExecute(send => send.TimeToLive = null), cancellationToken,
-                RequestTimeout.After(ms: (int)options.Value.QuotaDecisionTimeout.TotalMilliseconds)).ConfigureAwait(false);
-
-            if (response.Is(out Response<InferenceRejected>? rejected))
-                return Rejected(http, rejected.Message);
-
-            status = InferenceStatus.ToApi("QuotaReserved");
+            // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
+            // quota decision lets a rejection be answered on this call.
+            decision = await submissions.SubmitAsync(message, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestTimeoutException)
+        catch (Exception exception) when (TransientFailures.Is(exception))
         {
-            // Accepted all the same: the saga holds the request and decides on it; GET shows the outcome.
+            // Not stored, so not accepted: the client may send it again once the database is back.
+            return Problems.Unavailable(http.HttpContext, "The request could not be stored right now; nothing was accepted.");
         }
 
+        if (decision is InferenceRejected rejected)
+            return Rejected(http, rejected);
+
+        var status = InferenceStatus.ToApi(decision is InferenceAccepted ? "QuotaReserved" : InferenceStatus.Submitted);
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, message.SubmittedAt,
@@ -168,7 +167,7 @@ public static class InferencesApi
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {
         if (rejected.Code != ErrorCodes.QuotaExceeded)
-            return Problems.Unavailable(rejected.Code, rejected.Message, rejected.InferenceId);
+            return Problems.Failed(rejected.Code, rejected.Message, rejected.InferenceId);
 
         if (rejected.RetryAfter is { } retryAfter)
             http.HttpContext.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -31,9 +31,24 @@ public static class Problems
         Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail,
             new() { ["limit"] = limit, ["inference_id"] = inferenceId });
 
-    public static ProblemHttpResult Unavailable(string code, string detail, Guid? inferenceId = null) =>
+    /// <summary>How long a client is asked to wait before trying again while a store is away.</summary>
+    public static readonly TimeSpan RetryAfterOutage = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A store the request needs (the database, the broker) is away, so nothing was done: the client may try again after
+    /// <c>Retry-After</c>. Never said of a request that was accepted.
+    /// </summary>
+    public static ProblemHttpResult Unavailable(HttpContext http, string detail)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        http.Response.Headers.RetryAfter = ((int)RetryAfterOutage.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "Temporarily unavailable", detail);
+    }
+
+    /// <summary>The request was stored and then failed before it was answered, for a reason other than quota.</summary>
+    public static ProblemHttpResult Failed(string code, string detail, Guid inferenceId) =>
         Create(StatusCodes.Status503ServiceUnavailable, code, "Temporarily unavailable", detail,
-            inferenceId is null ? null : new() { ["inference_id"] = inferenceId });
+            new() { ["inference_id"] = inferenceId });
 
     /// <summary>
     /// Gives the problems the framework writes itself (routing's 404, 405 and 415, the exception handler's 500) the

@@ -1,6 +1,7 @@
 using Inference.Engine;
 using Inference.Server.Api;
 using Inference.Server.Messaging;
+using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Quota;
@@ -21,6 +22,8 @@ public static class PlatformExtensions
         var roles = builder.Configuration.GetServerRoles();
         var infrastructure = Infrastructure.From(builder.Configuration);
         infrastructure.EnsureSufficientFor(roles);
+        if (infrastructure.Postgres is { } postgres && roles.UsesDatabase())
+            ConnectionBudget.Ensure(roles, postgres, builder.Configuration);
 
         builder.Services.AddSingleton(infrastructure);
         builder.Services.AddSingleton(TimeProvider.System);
@@ -34,6 +37,11 @@ public static class PlatformExtensions
         if (roles.UsesDatabase())
         {
             builder.AddInferenceDatabase(infrastructure);
+            builder.Services.AddTransactionalOutbox(sweep: roles.HasFlag(ServerRoles.Orchestrator));
+
+            // The API stores new requests with their deadline, as the saga does for submissions over the bus.
+            builder.Services.AddOptions<OrchestrationOptions>().BindConfiguration(OrchestrationOptions.Section)
+                .ValidateDataAnnotations().ValidateOnStart();
             health.AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"]);
         }
 
@@ -42,8 +50,6 @@ public static class PlatformExtensions
 
         if (roles.HasFlag(ServerRoles.Orchestrator))
         {
-            builder.Services.AddOptions<OrchestrationOptions>().BindConfiguration(OrchestrationOptions.Section)
-                .ValidateDataAnnotations().ValidateOnStart();
             builder.Services.AddHostedService<DeadlineSweeper>();
 
             if (infrastructure.Redis is { } redis)

@@ -1,4 +1,3 @@
-using Inference.Contracts;
 using Inference.Server.Hosting;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
@@ -14,20 +13,18 @@ public static class MessagingExtensions
 {
     /// <summary>
     /// The bus and what this process consumes: the saga, quota and results for the orchestrator, models for the
-    /// worker, the submit request client for the API. RabbitMQ when <c>ConnectionStrings:RabbitMq</c> is set,
+    /// worker, replies to the API's submissions. RabbitMQ when <c>ConnectionStrings:RabbitMq</c> is set,
     /// otherwise MassTransit's in-memory transport (one process runs every role).
     /// </summary>
     public static IHostApplicationBuilder AddInferenceMessaging(this IHostApplicationBuilder builder, ServerRoles roles,
         Infrastructure infrastructure)
     {
+        builder.Services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddMassTransit(bus =>
         {
             // MassTransit reports usage to its vendor over the internet by default; a self-hosted service must not.
             bus.DisableUsageTelemetry();
             bus.AddInferenceConsumers(roles);
-
-            if (roles.HasFlag(ServerRoles.Api))
-                bus.AddRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
 
             if (infrastructure.RabbitMq is { } rabbitMq)
             {

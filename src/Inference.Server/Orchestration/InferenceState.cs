@@ -37,12 +37,6 @@ public sealed class InferenceState : SagaStateMachineInstance, IVersionedSaga
     /// <summary>When the request must have ended; past it, the deadline sweeper fails it.</summary>
     public DateTimeOffset DeadlineAt { get; set; }
 
-    /// <summary>
-    /// The message that last moved the request to another state. Delivered again (a redelivery after a crash, a retry
-    /// after a failed send), it repeats that move's sends, which may not have left.
-    /// </summary>
-    public Guid? LastMessageId { get; set; }
-
     /// <summary>Every state the request entered, oldest first.</summary>
     public List<StatusChange> History { get; set; } = [];
 

@@ -5,12 +5,18 @@ using Microsoft.Extensions.Options;
 namespace Inference.Server.Orchestration;
 
 /// <summary>
-/// The life of one inference request. Reads like the diagram in docs/architecture.md: every event is handled or
-/// explicitly ignored in every state it can arrive in, and an event for an unknown request faults to the error queue.
+/// The life of one inference request. Reads like the diagram in docs/architecture.md: one block per state, in the
+/// diagram's order, each saying what it handles and what it ignores; an event for an unknown request faults to the
+/// error queue.
 /// </summary>
+/// <remarks>
+/// What a transition sends leaves through the transactional outbox: it is committed with the saga row and delivered
+/// after, at least once. So a redelivered message that already moved a request has nothing left to do and is ignored
+/// like any other duplicate; the steps downstream act at most once per request.
+/// </remarks>
 public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceState>
 {
-    private static readonly Uri QuotaQueue = new($"queue:{InferenceEndpoints.Quota}");
+    internal static readonly Uri QuotaQueue = new($"queue:{InferenceEndpoints.Quota}");
     private static readonly Uri SettlementQueue = new($"queue:{InferenceEndpoints.QuotaSettlements}");
     private static readonly Uri WorkerQueue = new($"queue:{InferenceEndpoints.Worker}");
     private static readonly Uri ResultsQueue = new($"queue:{InferenceEndpoints.Results}");
@@ -32,14 +38,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Event(() => DeadlineReached, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
         Event(() => Resume, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
 
-        // A note on redeliveries. Each step is sent after the saga row is committed; a crash or a broker failure in
-        // between leaves the row moved on and the step unsent, and the broker (or the retry) then delivers the very
-        // message that moved it again. So the message that last moved a request (its id is stored with the row), when
-        // it comes again, sends its step again without changing the state. Where the first send did arrive, the second
-        // changes nothing: the ledger decides once per request and the result is stored once (a worker may run the
-        // model again, which costs work only). Other duplicates are ignored: a client's second submission must not
-        // queue the work twice.
-
+        // Submissions over the bus; the API stores its requests in Submitted itself (see InferenceSubmissions).
         Initially(
             When(SubmitInference)
                 .Then(context => Accept(context.Saga, context.Message, deadline, context.RequestId, context.ResponseAddress))
@@ -47,8 +46,6 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 .Send(QuotaQueue, context => Reserve(context.Saga)));
 
         During(Submitted,
-            When(SubmitInference).If(IsRedelivery, x => x.Send(QuotaQueue, context => Reserve(context.Saga))),
-            When(Resume).Send(QuotaQueue, context => Reserve(context.Saga)),
             When(QuotaGranted)
                 .TransitionTo(QuotaReserved)
                 .ThenAsync(context => AnswerSubmitter(context, new InferenceAccepted
@@ -74,103 +71,102 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 .TransitionTo(Failed)
                 .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 // The reservation may have been counted before the fault; releasing an unknown reservation is a no-op.
-                .Send(SettlementQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(DeadlineReached)
+                .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded, Overdue(context.Message)))
+                .TransitionTo(Failed)
+                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
+                // A reservation still on its way is released when it lands (see Failed).
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(Resume).Send(QuotaQueue, context => Reserve(context.Saga)),
+            Ignore(SubmitInference),
+            Ignore(InferenceStarted),
+            Ignore(InferenceSucceeded),
+            Ignore(InferenceFaulted),
+            Ignore(ResultStored),
+            Ignore(ResultStoreFaulted));
 
         During(QuotaReserved,
-            When(QuotaGranted).If(IsRedelivery, x => x.Send(WorkerQueue, context => Run(context.Saga))),
-            When(InferenceStarted).TransitionTo(Inferring));
-
-        // Work queued or under way: resuming queues it again (the worker that still has it, if any, finishes first
-        // and the saga takes the first success).
-        During(QuotaReserved, Inferring,
-            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
+            When(InferenceStarted).TransitionTo(Inferring),
+            // Started and succeeded are published apart and may arrive in either order.
             When(InferenceSucceeded)
-                .Then(context => context.Saga.CompletionTokens = context.Message.Usage.CompletionTokens)
-                .Then(context => context.Saga.PromptTokens = context.Message.Usage.PromptTokens)
+                .Then(context => RecordUsage(context.Saga, context.Message.Usage))
                 .TransitionTo(Inferring)
-                .Send(ResultsQueue, context => new StoreResult
-                {
-                    InferenceId = context.Saga.CorrelationId,
-                    Output = context.Message.Output,
-                }),
+                .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
             When(InferenceFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.InferenceFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
-                .Send(SettlementQueue, context => Release(context.Saga)));
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(DeadlineReached)
+                .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded, Overdue(context.Message)))
+                .TransitionTo(Failed)
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            // Queued work may have been lost with an embedded process: queue it again.
+            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
+            Ignore(SubmitInference),
+            Ignore(QuotaGranted),
+            Ignore(QuotaRefused),
+            Ignore(QuotaFaulted),
+            Ignore(ResultStored),
+            Ignore(ResultStoreFaulted));
 
         During(Inferring,
+            // The first success after the start, or another run's (resumed or redelivered work): the result store keeps
+            // the first and confirms every later one.
+            When(InferenceSucceeded)
+                .Then(context => RecordUsage(context.Saga, context.Message.Usage))
+                .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
             When(ResultStored)
                 .TransitionTo(Completed)
                 .Send(SettlementQueue, context => Settle(context.Saga)),
             When(ResultStoreFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.ResultStoreFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
-                .Send(SettlementQueue, context => Release(context.Saga)));
-
-        // The deadline is stored with the request and swept, so it holds even when the process that held the request
-        // is gone. A reservation still on its way is released when it lands (below).
-        During(Submitted, QuotaReserved, Inferring,
-            When(DeadlineReached)
-                .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded,
-                    $"The request did not finish by its deadline, {context.Message.Deadline:O}."))
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(InferenceFaulted)
+                .Then(context => Fail(context.Saga, ErrorCodes.InferenceFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
-                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
-                .Send(SettlementQueue, context => Release(context.Saga)));
-
-        // Redeliveries into a final state: settle or release again (at most once in the ledger), never change the
-        // outcome. A reservation that lands after the request ended must not stay counted either (not a redelivery:
-        // the grant is news).
-        During(Completed,
-            When(ResultStored).If(IsRedelivery, x => x.Send(SettlementQueue, context => Settle(context.Saga))));
-        During(Failed,
-            When(InferenceFaulted).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))),
-            When(ResultStoreFaulted).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))),
-            When(DeadlineReached).If(IsRedelivery, x => x.Send(SettlementQueue, context => Release(context.Saga))));
-        // Nor may one counted by a reservation that then faulted (the ledger may have counted it before the fault).
-        During(Failed, Canceled,
-            When(QuotaGranted).Send(SettlementQueue, context => Release(context.Saga)),
-            When(QuotaFaulted).Send(SettlementQueue, context => Release(context.Saga)));
-
-        // Everything below was already acted upon, or is a straggler from a step the request has left.
-        During([QuotaReserved, Inferring, Completed, Failed, Canceled],
-            Ignore(SubmitInference));
-        During(Submitted,
-            Ignore(InferenceStarted),
-            Ignore(InferenceSucceeded),
-            Ignore(InferenceFaulted),
-            Ignore(ResultStored),
-            Ignore(ResultStoreFaulted));
-        During(QuotaReserved, Inferring,
-            Ignore(QuotaRefused),
-            Ignore(QuotaFaulted));
-        During(QuotaReserved,
-            Ignore(ResultStored),
-            Ignore(ResultStoreFaulted));
-        During(Inferring,
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(DeadlineReached)
+                .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded, Overdue(context.Message)))
+                .TransitionTo(Failed)
+                .Send(SettlementQueue, context => Release(context.Saga)),
+            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
+            Ignore(SubmitInference),
             Ignore(QuotaGranted),
+            Ignore(QuotaRefused),
+            Ignore(QuotaFaulted),
             Ignore(InferenceStarted));
+
         During(Completed,
+            Ignore(SubmitInference),
             Ignore(QuotaGranted),
-            Ignore(ResultStoreFaulted),
-            Ignore(DeadlineReached));
-        During(Canceled,
+            Ignore(QuotaRefused),
+            Ignore(QuotaFaulted),
+            Ignore(InferenceStarted),
+            Ignore(InferenceSucceeded),
+            Ignore(InferenceFaulted),
             Ignore(ResultStored),
             Ignore(ResultStoreFaulted),
-            Ignore(InferenceFaulted),
-            Ignore(DeadlineReached));
-        During(Failed,
-            Ignore(ResultStored));
-        During(Completed, Failed, Canceled,
+            Ignore(DeadlineReached),
+            Ignore(Resume));
+
+        // A reservation that lands after the request ended must not stay counted, nor one that faulted (the ledger may
+        // have counted it before the fault): both are news, not duplicates.
+        During([Failed, Canceled],
+            When(QuotaGranted).Send(SettlementQueue, context => Release(context.Saga)),
+            When(QuotaFaulted).Send(SettlementQueue, context => Release(context.Saga)),
+            Ignore(SubmitInference),
             Ignore(QuotaRefused),
             Ignore(InferenceStarted),
             Ignore(InferenceSucceeded),
+            Ignore(InferenceFaulted),
+            Ignore(ResultStored),
+            Ignore(ResultStoreFaulted),
+            Ignore(DeadlineReached),
             Ignore(Resume));
-        During(Completed,
-            Ignore(QuotaFaulted));
-        During(Completed,
-            Ignore(InferenceFaulted));
 
-        WhenEnterAny(binder => binder.Then(context => Record(context.Saga, context.MessageId, clock)));
+        WhenEnterAny(binder => binder.Then(context => Enter(context.Saga, clock.GetUtcNow())));
     }
 
     public State Submitted { get; private set; } = null!;
@@ -211,16 +207,8 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     /// <summary><see cref="ResumeInference"/>: send again whatever the request waits for.</summary>
     public Event<ResumeInference> Resume { get; private set; } = null!;
 
-    /// <summary>
-    /// Only SubmitInference creates a request. Anything else for an unknown id is faulted to the error queue: kept for
-    /// an operator to see, never silently dropped and never retried forever.
-    /// </summary>
-    private static void Existing<TMessage>(IEventCorrelationConfigurator<InferenceState, TMessage> correlation)
-        where TMessage : class =>
-        correlation.OnMissingInstance(m => m.Fault());
-
-    private static void Accept(InferenceState saga, SubmitInference message, TimeSpan deadline, Guid? requestId,
-        Uri? responseAddress)
+    /// <summary>Fills a new request's row from its submission; the state and the history are set on entering Submitted.</summary>
+    internal static void Accept(InferenceState saga, SubmitInference message, TimeSpan deadline, Guid? requestId, Uri? responseAddress)
     {
         saga.TenantId = message.TenantId;
         saga.Model = message.Model;
@@ -237,18 +225,46 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         }
     }
 
+    /// <summary>Records that the request entered its current state at <paramref name="now"/>.</summary>
+    internal static void Enter(InferenceState saga, DateTimeOffset now)
+    {
+        if (!InferenceStatus.IsKnownState(saga.CurrentState))
+            return;
+
+        saga.UpdatedAt = now;
+        saga.History.Add(new StatusChange(saga.CurrentState, now));
+
+        // Inputs are needed only to dispatch the work; once the request has ended they are not kept.
+        if (InferenceStatus.IsFinal(saga.CurrentState))
+            saga.Inputs = null;
+    }
+
+    internal static ReserveQuota Reserve(InferenceState saga) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        TenantId = saga.TenantId,
+        Tokens = saga.ReservedTokens,
+    };
+
+    /// <summary>
+    /// Only SubmitInference creates a request. Anything else for an unknown id is faulted to the error queue: kept for
+    /// an operator to see, never silently dropped and never retried forever.
+    /// </summary>
+    private static void Existing<TMessage>(IEventCorrelationConfigurator<InferenceState, TMessage> correlation)
+        where TMessage : class =>
+        correlation.OnMissingInstance(m => m.Fault());
+
     private static void Fail(InferenceState saga, string code, string message)
     {
         saga.ErrorCode = code;
         saga.ErrorMessage = message;
     }
 
-    private static ReserveQuota Reserve(InferenceState saga) => new()
+    private static void RecordUsage(InferenceState saga, InferenceUsage usage)
     {
-        InferenceId = saga.CorrelationId,
-        TenantId = saga.TenantId,
-        Tokens = saga.ReservedTokens,
-    };
+        saga.PromptTokens = usage.PromptTokens;
+        saga.CompletionTokens = usage.CompletionTokens;
+    }
 
     private static RunInference Run(InferenceState saga) => new()
     {
@@ -256,6 +272,12 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Model = saga.Model,
         Inputs = saga.Inputs ?? [],
         NotAfter = saga.DeadlineAt,
+    };
+
+    private static StoreResult Store(InferenceState saga, InferenceSucceeded success) => new()
+    {
+        InferenceId = saga.CorrelationId,
+        Output = success.Output,
     };
 
     private static SettleQuota Settle(InferenceState saga) => new()
@@ -278,33 +300,15 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Message = saga.ErrorMessage!,
     };
 
-    /// <summary>True when the message is the one that last moved the request, delivered again.</summary>
-    private static bool IsRedelivery<TMessage>(BehaviorContext<InferenceState, TMessage> context)
-        where TMessage : class =>
-        context.MessageId is { } id && id == context.Saga.LastMessageId;
-
-    private static void Record(InferenceState saga, Guid? messageId, TimeProvider clock)
-    {
-        if (!InferenceStatus.IsKnownState(saga.CurrentState))
-            return;
-
-        saga.LastMessageId = messageId;
-
-        var now = clock.GetUtcNow();
-        saga.UpdatedAt = now;
-        saga.History.Add(new StatusChange(saga.CurrentState, now));
-
-        // Inputs are needed only to dispatch the work; once the request has ended they are not kept.
-        if (InferenceStatus.IsFinal(saga.CurrentState))
-            saga.Inputs = null;
-    }
+    private static string Overdue(InferenceDeadlineReached deadline) =>
+        $"The request did not finish by its deadline, {deadline.Deadline:O}.";
 
     private static string Describe<T>(Fault<T> fault) =>
         fault.Exceptions.FirstOrDefault() is { } exception
             ? $"{exception.ExceptionType}: {exception.Message}"
             : "The step failed after its retries.";
 
-    /// <summary>Answers the API's request for the quota decision, when somebody is waiting for it.</summary>
+    /// <summary>Answers the API's wait for the quota decision, when somebody is waiting for it.</summary>
     private static async Task AnswerSubmitter<TMessage, TReply>(BehaviorContext<InferenceState, TMessage> context, TReply reply)
         where TMessage : class
         where TReply : class

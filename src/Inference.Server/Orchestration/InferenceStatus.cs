@@ -3,6 +3,9 @@ namespace Inference.Server.Orchestration;
 /// <summary>The saga's state names and the <c>status</c> values the API shows for them.</summary>
 public static class InferenceStatus
 {
+    /// <summary>The state a request starts in, named as the machine names it.</summary>
+    public const string Submitted = nameof(InferenceStateMachine.Submitted);
+
     private static readonly Dictionary<string, string> ApiNames = new(StringComparer.Ordinal)
     {
         ["Submitted"] = "submitted",

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Results;
 using Inference.Server.Tenants;
@@ -28,7 +29,6 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.CreatedAt).HasColumnName("created_at");
         builder.Property(x => x.UpdatedAt).HasColumnName("updated_at");
         builder.Property(x => x.DeadlineAt).HasColumnName("deadline_at");
-        builder.Property(x => x.LastMessageId).HasColumnName("last_message_id");
         builder.Property(x => x.History).HasColumnName("history").HasColumnType(jsonColumnType).Json();
         builder.Property(x => x.ResponseAddress).HasColumnName("response_address").HasMaxLength(512);
         builder.Property(x => x.RequestId).HasColumnName("request_id");
@@ -40,6 +40,29 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         // The deadline sweep: unfinished requests (a few states) whose deadline has passed, oldest first. Finished
         // requests, which are nearly all rows, are never read by it.
         builder.HasIndex(x => new { x.CurrentState, x.DeadlineAt }).HasDatabaseName("ix_inference_sagas_state_deadline");
+    }
+}
+
+internal sealed class OutboxMessageMap : IEntityTypeConfiguration<OutboxMessage>
+{
+    public void Configure(EntityTypeBuilder<OutboxMessage> builder)
+    {
+        // OutboxDispatcher's DELETE ... RETURNING names the table and the correlation column itself.
+        builder.ToTable("outbox_messages");
+        builder.HasKey(x => x.Sequence);
+        builder.Property(x => x.Sequence).HasColumnName("sequence").ValueGeneratedOnAdd();
+        builder.Property(x => x.CorrelationId).HasColumnName("correlation_id");
+        builder.Property(x => x.MessageId).HasColumnName("message_id");
+        builder.Property(x => x.Destination).HasColumnName("destination").HasMaxLength(1024);
+        builder.Property(x => x.MessageType).HasColumnName("message_type").HasMaxLength(256);
+        builder.Property(x => x.Body).HasColumnName("body");
+        builder.Property(x => x.RequestId).HasColumnName("request_id");
+        builder.Property(x => x.ConversationId).HasColumnName("conversation_id");
+        builder.Property(x => x.InitiatorId).HasColumnName("initiator_id");
+        builder.Property(x => x.CreatedAt).HasColumnName("created_at");
+
+        // A request's messages, for the dispatcher; the table holds only what has not left yet, so it stays small.
+        builder.HasIndex(x => x.CorrelationId).HasDatabaseName("ix_outbox_messages_correlation");
     }
 }
 

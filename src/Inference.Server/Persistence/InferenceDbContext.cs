@@ -1,3 +1,4 @@
+using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Results;
 using Inference.Server.Tenants;
@@ -6,7 +7,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Inference.Server.Persistence;
 
 /// <summary>
-/// The platform's database: sagas, results, tenants and keys. One subclass per provider, each with its own
+/// The platform's database: sagas, results, tenants, keys and the outbox. One subclass per provider, each with its own
 /// migrations, so that PostgreSQL (production) and SQLite (embedded mode) run the same code.
 /// </summary>
 public abstract class InferenceDbContext(DbContextOptions options) : DbContext(options)
@@ -19,6 +20,9 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
 
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
+    /// <summary>Messages committed with a transition or a submission and not sent yet.</summary>
+    public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+
     /// <summary>The provider's column type for JSON documents.</summary>
     protected abstract string JsonColumnType { get; }
 
@@ -28,6 +32,7 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
         modelBuilder.ApplyConfiguration(new InferenceResultMap());
         modelBuilder.ApplyConfiguration(new TenantMap());
         modelBuilder.ApplyConfiguration(new ApiKeyMap());
+        modelBuilder.ApplyConfiguration(new OutboxMessageMap());
     }
 }
 

@@ -1,16 +1,23 @@
 using Inference.Contracts;
+using Inference.Server.Messaging;
+using Inference.Server.Resilience;
 using MassTransit;
+using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Results;
 
 public sealed class StoreResultConsumerDefinition : ConsumerDefinition<StoreResultConsumer>
 {
-    public StoreResultConsumerDefinition() => EndpointName = InferenceEndpoints.Results;
+    public StoreResultConsumerDefinition(IOptions<MessagingOptions> options)
+    {
+        EndpointName = InferenceEndpoints.Results;
+        ConcurrentMessageLimit = options.Value.ConcurrentMessageLimit;
+    }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<StoreResultConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        endpointConfigurator.UseMessageRetry(retry => retry.Intervals(100, 500, 2000, 5000));
+        endpointConfigurator.UseRetriesThroughOutages([100, 500, 2000, 5000]);
         endpointConfigurator.UseInMemoryOutbox(context);
     }
 }

@@ -5,7 +5,6 @@ using Inference.Server.Quota;
 using Inference.Server.Tenants;
 using Inference.Server.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Tests.Api;
 
@@ -191,13 +190,17 @@ public sealed class When_a_completed_request_is_settled(EmbeddedApp app) : IClas
 public sealed class When_the_quota_decision_timeout_is_zero
 {
     [Fact]
-    public async Task Should_refuse_to_start_rather_than_fail_every_submission()
+    public async Task Should_answer_at_once_with_a_stored_request_that_goes_on_to_complete()
     {
         await using var app = new InferenceAppFactory(new Dictionary<string, string?> { ["Api:QuotaDecisionTimeout"] = "00:00:00" });
+        using var client = app.CreateDevClient();
 
-        var failure = Record.Exception(() => app.Server);
+        var accepted = await client.SubmitAcceptedAsync("hello world");
+        var id = accepted.GetProperty("id").GetString()!;
 
-        var invalid = Assert.IsType<OptionsValidationException>(failure);
-        Assert.Contains(nameof(Inference.Server.Api.ApiOptions.QuotaDecisionTimeout), invalid.Message, StringComparison.Ordinal);
+        Assert.Equal("submitted", accepted.GetProperty("status").GetString());
+        using (var read = await client.GetAsync($"/v1/inferences/{id}"))
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal("completed", (await client.WaitUntilFinishedAsync(id)).GetProperty("status").GetString());
     }
 }

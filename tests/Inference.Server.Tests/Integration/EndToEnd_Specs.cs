@@ -154,7 +154,7 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_keep_and_complete_a_submission_accepted_while_no_orchestrator_ran()
+    public async Task Should_store_and_later_complete_a_submission_accepted_while_no_orchestrator_ran()
     {
         // An orchestrator declares its queues and stops: from then on the broker holds what the API sends.
         await using (var stopped = new InferenceAppFactory(_services.Settings("orchestrator")))
@@ -168,15 +168,18 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         using var client = api.CreateDevClient();
 
         var accepted = await client.SubmitAcceptedAsync("hello world");
+        var id = accepted.GetProperty("id").GetString()!;
 
-        // Answered 202 after the wait; the submission must outlive the wait (had it been given the wait as its
-        // time-to-live, the broker would drop it before an orchestrator came back).
+        // Answered after the wait, and stored before it: readable at once, never a 404, while its reservation waits in
+        // the broker for an orchestrator.
         Assert.Equal("submitted", accepted.GetProperty("status").GetString());
-        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Orchestrator) == 1,
-            "the submission to wait in the saga's queue");
+        var stored = await client.GetFromJsonAsync<JsonElement>($"/v1/inferences/{id}");
+        Assert.Equal("submitted", stored.GetProperty("status").GetString());
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Quota) == 1,
+            "the reservation to wait in the quota queue");
         await using var orchestrator = new InferenceAppFactory(_services.Settings("orchestrator"));
         _ = orchestrator.Services;
-        var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!, notStoredYet: true);
+        var inference = await client.WaitUntilFinishedAsync(id);
         Assert.Equal("completed", inference.GetProperty("status").GetString());
     }
 
@@ -188,8 +191,9 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
             ["Orchestration:RequestDeadline"] = "00:00:02",
             ["Orchestration:DeadlineSweepInterval"] = "00:00:00.200",
         };
+        // Every process that stores requests reads the deadline: the API for its own, the saga for the bus's.
         await using var orchestrator = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings("orchestrator").Concat(deadline)));
-        await using var api = new InferenceAppFactory(_services.Settings("api"));
+        await using var api = new InferenceAppFactory(new Dictionary<string, string?>(_services.Settings("api").Concat(deadline)));
         _ = orchestrator.Services;
         using var client = api.CreateDevClient();
 

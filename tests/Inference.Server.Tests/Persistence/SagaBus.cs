@@ -1,3 +1,4 @@
+using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Persistence.Sagas;
@@ -5,12 +6,15 @@ using Inference.Server.Tests.Quota;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting.Internal;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Inference.Server.Tests.Persistence;
 
 /// <summary>
 /// A real MassTransit bus on the in-memory transport with two sagas persisted through our EF Core repository: the
-/// inference saga with its production definition, and the test counter. One per test.
+/// inference saga with its production definition and transactional outbox, and the test counter (whose context has no
+/// outbox, so its messages leave directly). One per test.
 /// </summary>
 public sealed class SagaBus : IAsyncDisposable
 {
@@ -51,6 +55,9 @@ public sealed class SagaBus : IAsyncDisposable
             .AddSingleton<RetryLog>()
             .AddSingleton<CounterGate>();
         database.AddTo(services, configure);
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        services.AddTransactionalOutbox(sweep: false);
+        services.Configure<OutboxOptions>(options => options.SendTimeout = TimeSpan.FromSeconds(2));
         services.AddMassTransit(bus =>
         {
             bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>()
@@ -90,6 +97,23 @@ public sealed class SagaBus : IAsyncDisposable
     public Task<TSaga?> LoadAsync<TSaga>(Guid correlationId)
         where TSaga : class, ISaga =>
         _provider.GetRequiredService<ILoadSagaRepository<TSaga>>().Load(correlationId)!;
+
+    /// <summary>What the outbox holds for <paramref name="correlationId"/>, oldest first.</summary>
+    public async Task<List<OutboxMessage>> OutboxAsync(Guid correlationId)
+    {
+        await using var scope = _provider.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Outbox.AsNoTracking()
+            .Where(x => x.CorrelationId == correlationId).OrderBy(x => x.Sequence).ToListAsync();
+    }
+
+    /// <summary>One sweep of the orchestrator's outbox sweeper, on this bus, after the clock has moved past its wait.</summary>
+    public Task<int> SweepOutboxAsync()
+    {
+        Clock.Advance(_provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<OutboxOptions>>().Value.SweepAfter);
+        var sweeper = ActivatorUtilities.CreateInstance<OutboxSweeper>(_provider,
+            new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance));
+        return sweeper.SweepAsync(CancellationToken.None);
+    }
 
     public async ValueTask DisposeAsync()
     {

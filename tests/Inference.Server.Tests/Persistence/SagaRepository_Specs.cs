@@ -376,32 +376,6 @@ public abstract class SagaRepository_Specs<TDatabase>(TDatabase database, ITestO
     }
 
     [Fact]
-    public async Task Should_send_a_committed_steps_message_again_when_its_first_send_failed()
-    {
-        // The outbox sends after the commit. A broker failure right then fails the message after its transition was
-        // stored; the retry finds the request already Submitted, must recognise the same message and send again.
-        var failures = 0;
-        await using var bus = await SagaBus.StartAsync(database, transport: configurator => configurator.ConfigureSend(send =>
-            send.UseExecute(context =>
-            {
-                if (context is SendContext<ReserveQuota> && Interlocked.Increment(ref failures) == 1)
-                    throw new InvalidOperationException("The broker went away.");
-            })));
-        var id = NewId.NextGuid();
-        var messageId = NewId.NextGuid();
-
-        var endpoint = await bus.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
-        await endpoint.Send(Submission(id), context => context.MessageId = messageId);
-        await Eventually.Holds(() => bus.Messages.Sent<ReserveQuota>().Any(x => x.InferenceId == id), "the reservation is sent");
-
-        Assert.Equal(2, failures);
-        Assert.Empty(bus.Messages.Faults);
-        var stored = await bus.LoadAsync<InferenceState>(id);
-        Assert.Equal(("Submitted", messageId, 0), (stored!.CurrentState, stored.LastMessageId, stored.Version));
-        Assert.Single(stored.History);
-    }
-
-    [Fact]
     public async Task Should_fault_an_inference_event_for_an_unknown_request_and_create_no_row()
     {
         var id = NewId.NextGuid();

@@ -1,6 +1,7 @@
 using Inference.Contracts;
 using Inference.Server.Persistence;
 using Inference.Server.Quota;
+using Inference.Server.Resilience;
 using Inference.Server.Tenants;
 using Inference.Server.Tests.Infrastructure;
 using MassTransit;
@@ -9,12 +10,13 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace Inference.Server.Tests.Quota;
 
 /// <summary>
 /// The quota consumers with their real endpoint definitions on MassTransit's test harness, over a ledger that is away
-/// for the first few calls of a kind, as Redis is while it restarts.
+/// for the first few calls of a kind, as Redis is while it restarts, or that fails for a reason waiting cannot cure.
 /// </summary>
 public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 {
@@ -68,8 +70,9 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
     {
         var id = Guid.NewGuid();
         await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 40), QuotaLimits.Unlimited);
-        // More failures than a reservation is allowed (its fault would leave these tokens counted until the day ends).
-        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), QuotaReservationConsumerDefinition.Retries.Length + 2);
+        // Longer than the quick retries of a failure that is not an outage (its fault would leave these tokens counted
+        // until the day ends).
+        _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), 6);
 
         await Harness.Bus.Publish(new ReleaseQuota { InferenceId = id, TenantId = "tenant-a" });
 
@@ -103,30 +106,51 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_give_up_on_a_reservation_after_its_retries_so_the_request_fails_in_seconds()
+    public async Task Should_wait_out_an_outage_before_deciding_a_reservation_rather_than_fail_its_request()
     {
         var id = Guid.NewGuid();
-        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), int.MaxValue);
+        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), 6);
+
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaReserved>().Any(x => x.Context.Message.InferenceId == id),
+            "the reservation to be decided");
+        Assert.Equal(7, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
+        Assert.False(Harness.Published.Select<Fault<ReserveQuota>>().Any());
+    }
+
+    [Fact]
+    public async Task Should_give_up_on_a_reservation_that_fails_for_another_reason_after_its_quick_retries()
+    {
+        var id = Guid.NewGuid();
+        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), int.MaxValue, outage: false);
 
         await Harness.Bus.Publish(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 40 });
 
         await Poll.UntilAsync(() => Harness.Published.Select<Fault<ReserveQuota>>().Any(x => x.Context.Message.Message.InferenceId == id),
             "the reservation's fault");
-        Assert.Equal(QuotaReservationConsumerDefinition.Retries.Length + 1, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
+        Assert.Equal(5, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
     }
 
-    /// <summary>A ledger whose next calls of one kind throw, as a client does while its server is unreachable.</summary>
+    /// <summary>
+    /// A ledger whose next calls of one kind throw: as StackExchange.Redis does while its server is unreachable, or with
+    /// an error that is no outage.
+    /// </summary>
     private sealed class AwayLedger(IQuotaLedger inner) : IQuotaLedger
     {
         private readonly Dictionary<string, int> _failuresLeft = [];
         private readonly Dictionary<string, int> _calls = [];
+        private bool _outage = true;
 
         public IQuotaLedger Inner { get; } = inner;
 
-        public void FailNext(string operation, int count)
+        public void FailNext(string operation, int count, bool outage = true)
         {
             lock (_failuresLeft)
+            {
                 _failuresLeft[operation] = count;
+                _outage = outage;
+            }
         }
 
         public int Calls(string operation)
@@ -158,7 +182,11 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
                 if (_failuresLeft.GetValueOrDefault(operation) > 0)
                 {
                     _failuresLeft[operation]--;
-                    throw new InvalidOperationException("The ledger's server is unreachable.");
+                    Exception failure = _outage
+                        ? new RedisConnectionException(ConnectionFailureType.UnableToConnect, "The ledger's server is unreachable.")
+                        : new InvalidOperationException("The ledger met a value it cannot handle.");
+                    Assert.Equal(_outage, TransientFailures.Is(failure));
+                    throw failure;
                 }
             }
 

@@ -1,3 +1,4 @@
+using Inference.Server.Messaging.Outbox;
 using MassTransit;
 using MassTransit.Context;
 using MassTransit.Saga;
@@ -16,14 +17,21 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
     private readonly DbContext _db;
     private readonly ConsumeContext<TMessage> _consumeContext;
     private readonly ISagaConsumeContextFactory<DbContext, TSaga> _factory;
+    private readonly OutboxBuffer? _outbox;
 
+    /// <param name="db">The message's context, inside its transaction.</param>
+    /// <param name="consumeContext">The message; with an outbox, the context that captures its sends.</param>
+    /// <param name="factory">MassTransit's saga consume context factory.</param>
+    /// <param name="outbox">Where the transition's messages wait until they are written with the saga row; null when the
+    /// saga's messages leave directly.</param>
     public DbSagaRepositoryContext(DbContext db, ConsumeContext<TMessage> consumeContext,
-        ISagaConsumeContextFactory<DbContext, TSaga> factory)
+        ISagaConsumeContextFactory<DbContext, TSaga> factory, OutboxBuffer? outbox)
         : base(consumeContext, db)
     {
         _db = db;
         _consumeContext = consumeContext;
         _factory = factory;
+        _outbox = outbox;
     }
 
     // The state machine may save several instances of one query concurrently; a DbContext takes one call at a time.
@@ -31,8 +39,11 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
 
     public void Dispose() => _saving.Dispose();
 
-    public Task<SagaConsumeContext<TSaga, TMessage>> Add(TSaga instance) =>
-        _factory.CreateSagaConsumeContext(_db, _consumeContext, instance, SagaConsumeContextMode.Add);
+    public Task<SagaConsumeContext<TSaga, TMessage>> Add(TSaga instance)
+    {
+        _outbox?.Correlate(instance.CorrelationId);
+        return _factory.CreateSagaConsumeContext(_db, _consumeContext, instance, SagaConsumeContextMode.Add);
+    }
 
     public async Task<SagaConsumeContext<TSaga, TMessage>> Insert(TSaga instance)
     {
@@ -48,12 +59,15 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
             return default!;
         }
 
+        _outbox?.Correlate(instance.CorrelationId);
         return await _factory.CreateSagaConsumeContext(_db, _consumeContext, instance, SagaConsumeContextMode.Insert).ConfigureAwait(false);
     }
 
     public async Task<SagaConsumeContext<TSaga, TMessage>> Load(Guid correlationId)
     {
         var instance = await SagaRowLock.Load<TSaga>(_db, correlationId, CancellationToken).ConfigureAwait(false);
+        if (instance is not null)
+            _outbox?.Correlate(correlationId);
         return instance is null
             ? default!
             : await _factory.CreateSagaConsumeContext(_db, _consumeContext, instance, SagaConsumeContextMode.Load).ConfigureAwait(false);
@@ -91,8 +105,18 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
 
     public Task<SagaConsumeContext<TSaga, T>> CreateSagaConsumeContext<T>(ConsumeContext<T> consumeContext, TSaga instance,
         SagaConsumeContextMode mode)
-        where T : class =>
-        _factory.CreateSagaConsumeContext(_db, consumeContext, instance, mode);
+        where T : class
+    {
+        _outbox?.Correlate(instance.CorrelationId);
+        return _factory.CreateSagaConsumeContext(_db, consumeContext, instance, mode);
+    }
+
+    /// <summary>Adds what the transition sent so far to the unit of work, so that one save writes it with the row.</summary>
+    public void StageOutbox()
+    {
+        if (_outbox?.TakePending() is { Count: > 0 } messages)
+            _db.Set<OutboxMessage>().AddRange(messages);
+    }
 
     private async Task Saving(CancellationToken cancellationToken, Func<Task> change)
     {
@@ -100,6 +124,7 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
         try
         {
             await change().ConfigureAwait(false);
+            StageOutbox();
             await _db.SaveChangesAsync(CancellationToken).ConfigureAwait(false);
         }
         finally

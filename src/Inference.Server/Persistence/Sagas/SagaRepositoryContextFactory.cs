@@ -1,3 +1,4 @@
+using Inference.Server.Messaging.Outbox;
 using MassTransit;
 using MassTransit.Saga;
 using Microsoft.EntityFrameworkCore;
@@ -8,9 +9,15 @@ namespace Inference.Server.Persistence.Sagas;
 /// Creates, per message, the repository context the saga pipeline works in: one database transaction around load,
 /// state machine and save. Resolved from the message's scope, so each delivery attempt gets a fresh DbContext.
 /// </summary>
+/// <remarks>
+/// When the context maps <see cref="OutboxMessage"/>, the transactional outbox is on: what the state machine sends is
+/// captured, written in the same transaction as the saga row, and dispatched after the commit.
+/// </remarks>
 internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
     TDbContext db,
-    ISagaConsumeContextFactory<DbContext, TSaga> consumeContextFactory) :
+    ISagaConsumeContextFactory<DbContext, TSaga> consumeContextFactory,
+    OutboxDispatcher? dispatcher = null,
+    TimeProvider? clock = null) :
     ISagaRepositoryContextFactory<TSaga>,
     IQuerySagaRepositoryContextFactory<TSaga>,
     ILoadSagaRepositoryContextFactory<TSaga>
@@ -23,17 +30,19 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
         context.Add("provider", db.Database.ProviderName ?? "unknown");
     }
 
+    private readonly bool _outbox = dispatcher is not null && db.Model.FindEntityType(typeof(OutboxMessage)) is not null;
+
     public Task Send<T>(ConsumeContext<T> context, IPipe<SagaRepositoryContext<TSaga, T>> next)
         where T : class =>
-        InTransaction(context.CancellationToken, async () =>
+        InTransaction(context, async (consumeContext, outbox) =>
         {
-            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, context, consumeContextFactory);
+            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
             await next.Send(repositoryContext).ConfigureAwait(false);
         });
 
     public Task SendQuery<T>(ConsumeContext<T> context, ISagaQuery<TSaga> query, IPipe<SagaRepositoryQueryContext<TSaga, T>> next)
         where T : class =>
-        InTransaction(context.CancellationToken, async () =>
+        InTransaction(context, async (consumeContext, outbox) =>
         {
             var ids = await db.Set<TSaga>().AsNoTracking().Where(query.FilterExpression).OrderBy(x => x.CorrelationId)
                 .Select(x => x.CorrelationId).ToListAsync(context.CancellationToken).ConfigureAwait(false);
@@ -47,7 +56,7 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
                     instances.Add(instance);
             }
 
-            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, context, consumeContextFactory);
+            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
             await next.Send(new LoadedSagaRepositoryQueryContext<TSaga, T>(repositoryContext, instances)).ConfigureAwait(false);
         });
 
@@ -59,20 +68,44 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
         where T : class =>
         asyncMethod(new ReadOnlySagaRepositoryContext<TSaga>(db, cancellationToken));
 
-    private async Task InTransaction(CancellationToken cancellationToken, Func<Task> work)
+    /// <summary>
+    /// Runs one message's work in a transaction. With the outbox, the work sees a consume context whose sends are
+    /// captured; whatever it sent is written before the commit and dispatched after it. A dispatch that fails leaves
+    /// the messages to the outbox sweeper: the transition is committed and the message is done with.
+    /// </summary>
+    private async Task InTransaction<T>(ConsumeContext<T> context,
+        Func<ConsumeContext<T>, OutboxBuffer?, Task> work)
+        where T : class
     {
-        await using var transaction = await db.Database.BeginTransactionAsync(SagaRowLock.IsolationLevel(db), cancellationToken)
-            .ConfigureAwait(false);
-        try
+        var cancellationToken = context.CancellationToken;
+        var outbox = _outbox ? new OutboxBuffer(clock ?? TimeProvider.System) : null;
+        var consumeContext = outbox is null ? context : new OutboxConsumeContext<T>(context, outbox);
+
+        await using (var transaction = await db.Database.BeginTransactionAsync(SagaRowLock.IsolationLevel(db), cancellationToken)
+            .ConfigureAwait(false))
         {
-            await work().ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await work(consumeContext, outbox).ConfigureAwait(false);
+
+                // Sends made after the repository's last save, if any.
+                if (outbox?.TakePending() is { Count: > 0 } unsaved)
+                {
+                    db.Set<OutboxMessage>().AddRange(unsaved);
+                    await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Each retry gets a fresh scope and context; clearing is a safety net should a caller ever share one.
+                db.ChangeTracker.Clear();
+                throw;
+            }
         }
-        catch
-        {
-            // Each retry gets a fresh scope and context; clearing is a safety net should a caller ever share one.
-            db.ChangeTracker.Clear();
-            throw;
-        }
+
+        if (outbox?.HasMessages == true)
+            await dispatcher!.TryDispatchAsync(db, outbox.CorrelationId, cancellationToken).ConfigureAwait(false);
     }
 }

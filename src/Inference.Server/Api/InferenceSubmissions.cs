@@ -1,0 +1,82 @@
+using Inference.Contracts;
+using Inference.Server.Messaging.Outbox;
+using Inference.Server.Orchestration;
+using Inference.Server.Persistence;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Api;
+
+/// <summary>
+/// Makes a REST submission durable before it is answered: the request's saga row, in Submitted as the saga itself would
+/// store it, and its <see cref="ReserveQuota"/> in the outbox, in one transaction. From the commit on the request
+/// exists for every reader, and the orchestrators take it from there whatever happens to this process.
+/// </summary>
+public sealed class InferenceSubmissions(
+    InferenceDbContext db,
+    OutboxDispatcher outbox,
+    IBus bus,
+    IOptions<OrchestrationOptions> options,
+    TimeProvider clock)
+{
+    /// <summary>
+    /// Stores the request, sends its reservation and waits up to <paramref name="decisionTimeout"/> for the quota
+    /// decision: <see cref="InferenceAccepted"/>, <see cref="InferenceRejected"/>, or null when it did not come in time
+    /// (the request goes on all the same; <c>GET</c> shows the outcome).
+    /// </summary>
+    /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
+    public async Task<object?> SubmitAsync(SubmitInference submission, TimeSpan decisionTimeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+
+        // Listening before anything is sent: the saga may answer before this method gets to wait.
+        var requestId = NewId.NextGuid();
+        using var decision = new QuotaDecisionListener(bus, requestId);
+
+        var now = clock.GetUtcNow();
+        var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStatus.Submitted };
+        InferenceStateMachine.Accept(saga, submission, options.Value.RequestDeadline, requestId, bus.Address);
+        InferenceStateMachine.Enter(saga, now);
+        db.Inferences.Add(saga);
+        db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+
+        // Not sent now (the broker is away): an orchestrator's outbox sweeper sends it later, and nobody answers in time.
+        if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, cancellationToken).ConfigureAwait(false))
+            return null;
+
+        return await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The saga's answer to one submission, received on this process's bus address by its request id.</summary>
+    private sealed class QuotaDecisionListener : IDisposable
+    {
+        private readonly TaskCompletionSource<object> _decision = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ConnectHandle _accepted;
+        private readonly ConnectHandle _rejected;
+
+        public QuotaDecisionListener(IRequestPipeConnector bus, Guid requestId)
+        {
+            _accepted = bus.ConnectRequestPipe(requestId, Pipe.Execute<ConsumeContext<InferenceAccepted>>(x => _decision.TrySetResult(x.Message)));
+            _rejected = bus.ConnectRequestPipe(requestId, Pipe.Execute<ConsumeContext<InferenceRejected>>(x => _decision.TrySetResult(x.Message)));
+        }
+
+        public async Task<object?> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await _decision.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return null;
+            }
+        }
+
+        public void Dispose()
+        {
+            _accepted.Dispose();
+            _rejected.Dispose();
+        }
+    }
+}
