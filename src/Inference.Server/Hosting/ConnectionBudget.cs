@@ -34,8 +34,8 @@ internal static class ConnectionBudget
         {
             throw new InvalidOperationException(
                 $"Role '{roles}' may use {needed} database connections at once ({string.Join(", ", uses.Select(x => $"{x.What}: {x.Connections}"))}), " +
-                $"but ConnectionStrings:Postgres allows a pool of {pool} (Max Pool Size). Lower Messaging:ConcurrentMessageLimit or " +
-                "Api:MaxConcurrentRequests, or raise Max Pool Size (within the server's max_connections across all processes).");
+                $"but ConnectionStrings:Postgres allows a pool of {pool} (Maximum Pool Size). Lower Messaging:ConcurrentMessageLimit or " +
+                "Api:MaxConcurrentRequests, or raise Maximum Pool Size (within the server's max_connections across all processes).");
         }
     }
 }

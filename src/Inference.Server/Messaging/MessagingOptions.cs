@@ -10,7 +10,7 @@ public sealed class MessagingOptions
     /// <summary>
     /// Most messages each endpoint that uses the database handles at once (the saga, quota reservations and results).
     /// Each holds a database connection while it runs, so their sum, with the API's <c>Api:MaxConcurrentRequests</c> and
-    /// the background sweepers, must stay under the connection pool's <c>Max Pool Size</c>; a process checks this at start.
+    /// the background sweepers, must stay under the connection pool's <c>Maximum Pool Size</c>; a process checks this at start.
     /// </summary>
     [Range(1, 1024)]
     public int ConcurrentMessageLimit { get; set; } = 16;

@@ -39,8 +39,7 @@ public sealed partial class DeadlineSweeper(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // The bus is started by a hosted service of its own; sending before the host has started could race it.
-        await WhenStarted(stoppingToken).ConfigureAwait(false);
+        await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false);
 
         var orphansToResume = infrastructure.RabbitMq is null;
         using var timer = new PeriodicTimer(options.Value.DeadlineSweepInterval, clock);
@@ -133,13 +132,6 @@ public sealed partial class DeadlineSweeper(
 
         LogResumed(orphans.Count);
         return orphans.Count;
-    }
-
-    private Task WhenStarted(CancellationToken stoppingToken)
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lifetime.ApplicationStarted.Register(() => started.TrySetResult());
-        return started.Task.WaitAsync(stoppingToken);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} unfinished requests are past their deadline; the saga was told to fail them.")]

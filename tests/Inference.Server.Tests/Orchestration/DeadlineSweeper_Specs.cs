@@ -122,7 +122,7 @@ public abstract class DeadlineSweeper_Specs<TDatabase>(TDatabase database) : ICl
     private DeadlineSweeper Sweeper() => new(
         _provider.GetRequiredService<IServiceScopeFactory>(),
         Harness.Bus,
-        new Hosting.Infrastructure(null, null, null),
+        new Inference.Server.Hosting.Infrastructure(null, null, null),
         Options.Create(_options),
         _clock,
         new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance),

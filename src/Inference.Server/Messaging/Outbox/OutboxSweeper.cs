@@ -1,3 +1,4 @@
+using Inference.Server.Hosting;
 using Inference.Server.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -19,8 +20,7 @@ public sealed partial class OutboxSweeper(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // The bus is started by a hosted service of its own; sending before the host has started could race it.
-        await WhenStarted(stoppingToken).ConfigureAwait(false);
+        await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false);
 
         using var timer = new PeriodicTimer(options.Value.SweepInterval, clock);
         do
@@ -62,13 +62,6 @@ public sealed partial class OutboxSweeper(
         if (sent > 0)
             LogDelivered(sent, requests.Count);
         return sent;
-    }
-
-    private Task WhenStarted(CancellationToken stoppingToken)
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lifetime.ApplicationStarted.Register(() => started.TrySetResult());
-        return started.Task.WaitAsync(stoppingToken);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The outbox sweeper sent {Count} messages of {Requests} requests that their writer had not sent.")]
