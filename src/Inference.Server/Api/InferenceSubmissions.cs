@@ -42,7 +42,9 @@ public sealed class InferenceSubmissions(
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
 
         // Not sent now (the broker is away): an orchestrator's outbox sweeper sends it later, and nobody answers in time.
-        if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, cancellationToken).ConfigureAwait(false))
+        // Not cancelled with the call either: a client that hangs up leaves a stored request, which should start now
+        // rather than after the sweeper's wait. The send is bounded by Outbox:SendTimeout.
+        if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, CancellationToken.None).ConfigureAwait(false))
             return null;
 
         return await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false);
