@@ -2,6 +2,7 @@ using System.Text.Json;
 using FluentValidation;
 using Inference.Server.Tenants;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.OpenApi;
 
 namespace Inference.Server.Api;
 
@@ -22,7 +23,13 @@ public static class ApiExtensions
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(openApi => openApi.AddSchemaTransformer((schema, context, _) =>
+        {
+            // The schema generator knows nothing of a custom converter's JSON; this one reads and writes strings.
+            if (context.JsonPropertyInfo?.CustomConverter is FaithfulJsonString.Converter)
+                schema.Type = JsonSchemaType.String | JsonSchemaType.Null;
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 

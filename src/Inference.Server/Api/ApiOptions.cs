@@ -11,4 +11,14 @@ public sealed class ApiOptions
     /// <remarks>At least a millisecond: MassTransit's request client refuses a zero timeout, so every POST would fail.</remarks>
     [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
     public TimeSpan QuotaDecisionTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Most characters (UTF-16 code units) one input may hold; longer ones are refused with <c>input_too_long</c>.
+    /// </summary>
+    /// <remarks>
+    /// The token limit alone does not bound an input: a word of over 100 characters is one <c>[UNK]</c> token however long
+    /// it is. The default is far above what a 256-token input can hold in real text.
+    /// </remarks>
+    [Range(1, int.MaxValue)]
+    public int MaxInputCharacters { get; set; } = 100_000;
 }

@@ -1,3 +1,4 @@
+using Inference.Server.Orchestration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -24,7 +25,7 @@ public static class Problems
         Create(StatusCodes.Status400BadRequest, code, "The request is not valid", detail, new() { ["errors"] = errors });
 
     public static ProblemHttpResult InferenceNotFound(string id) =>
-        Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{id}'.");
+        Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{InputText.Printable(id)}'.");
 
     /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
     public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>

@@ -90,9 +90,19 @@ internal static class InferencesClient
     public static async Task<QuotaUsage> DevUsageAsync(this IServiceProvider services) =>
         await services.GetRequiredService<IQuotaLedger>().GetUsageAsync(DevTenantSeeder.TenantId);
 
+    /// <summary>Asserts that the app has neither stored a request nor counted a token for the dev tenant: what every refused
+    /// request must leave behind, in an app that has accepted none.</summary>
+    public static async Task AssertNothingReservedOrStoredAsync(this IServiceProvider services)
+    {
+        var usage = await services.DevUsageAsync();
+        Assert.Equal((0L, 0L), (usage.TokensThisMinute, usage.TokensToday));
+        Assert.Equal(0, await services.InferenceCountAsync());
+    }
+
     public static async Task<int> InferenceCountAsync(this IServiceProvider services)
     {
         await using var scope = services.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.CountAsync();
     }
+
 }
