@@ -21,4 +21,12 @@ public sealed class ApiOptions
     /// </remarks>
     [Range(1, int.MaxValue)]
     public int MaxInputCharacters { get; set; } = 100_000;
+
+    /// <summary>
+    /// Most bytes the body of <c>POST /v1/inferences</c> may have; a larger one is refused with <c>413
+    /// payload_too_large</c> before more than this is read, so this bounds the memory one request can take.
+    /// </summary>
+    /// <remarks>The body is held whole while it is parsed, so the ceiling is 1 GiB.</remarks>
+    [Range(1024, 1 << 30)]
+    public int MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
 }

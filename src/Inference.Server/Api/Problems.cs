@@ -1,3 +1,4 @@
+using System.Globalization;
 using Inference.Server.Orchestration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
@@ -20,6 +21,20 @@ public static class Problems
     public static ProblemHttpResult UnsupportedMediaType() =>
         Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
             "Send the body as JSON with 'Content-Type: application/json'.");
+
+    /// <summary>The body declares a charset other than UTF-8, the only one JSON may be exchanged in (RFC 8259).</summary>
+    public static ProblemHttpResult UnsupportedCharset(string charset) =>
+        Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_charset", "Unsupported charset",
+            $"The body's charset '{InputText.Printable(charset)}' is not supported. Send JSON as UTF-8: " +
+            "'Content-Type: application/json' or 'application/json; charset=utf-8'.");
+
+    public static ProblemHttpResult InvalidUtf8(int offset) =>
+        Create(StatusCodes.Status400BadRequest, "invalid_utf8", "The body is not valid UTF-8",
+            string.Create(CultureInfo.InvariantCulture, $"The body is not valid UTF-8: the bytes at offset {offset} are no UTF-8 character."));
+
+    public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
+        Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
+            string.Create(CultureInfo.InvariantCulture, $"The body is larger than {maxBytes} bytes, the most this API accepts. Send fewer or shorter inputs per request."));
 
     public static ProblemHttpResult Validation(string code, string detail, IReadOnlyList<FieldError> errors) =>
         Create(StatusCodes.Status400BadRequest, code, "The request is not valid", detail, new() { ["errors"] = errors });

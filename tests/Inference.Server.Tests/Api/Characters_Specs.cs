@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Inference.Server.Tests.Infrastructure;
 
@@ -94,6 +96,47 @@ public sealed class When_an_id_that_is_read_holds_control_characters(EmbeddedApp
     }
 }
 
+/// <summary>Bodies whose bytes are not UTF-8 text. All are refused before anything is parsed, stored or reserved.</summary>
+public sealed class When_a_body_is_not_utf8(EmbeddedApp app) : IClassFixture<EmbeddedApp>
+{
+    private readonly HttpClient _client = app.CreateDevClient();
+
+    [Theory]
+    [InlineData(new byte[] { 0xFF }, "a byte that never occurs in UTF-8")]
+    [InlineData(new byte[] { 0xC3 }, "the first byte of two, then an ASCII letter")]
+    [InlineData(new byte[] { 0xC0, 0x80 }, "an overlong NUL")]
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 }, "a surrogate encoded as if it were a character")]
+    [InlineData(new byte[] { 0xF4, 0x90, 0x80, 0x80 }, "a code point past U+10FFFF")]
+    public async Task Should_answer_400_invalid_utf8_and_say_where(byte[] invalid, string what)
+    {
+        var head = Encoding.UTF8.GetBytes($$"""{"model":"{{InferencesClient.Model}}","input":["hello","a""");
+        using var content = new ByteArrayContent([.. head, .. invalid, .. "b\"]}"u8]);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+
+        using var response = await _client.PostAsync("/v1/inferences", content);
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_utf8");
+        Assert.True(problem.GetProperty("detail").GetString()!.Contains($"offset {head.Length}", StringComparison.Ordinal), what);
+        await app.Services.AssertNothingReservedOrStoredAsync();
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=latin-99")]
+    [InlineData("application/json; charset=utf-16")]
+    [InlineData("application/json; charset=iso-8859-1")]
+    [InlineData("application/json; charset=\"\"")]
+    public async Task Should_answer_415_unsupported_charset_to_a_charset_other_than_utf8(string contentType)
+    {
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes($$"""{"model":"{{InferencesClient.Model}}","input":"hello"}"""));
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        using var response = await _client.PostAsync("/v1/inferences", content);
+
+        await response.AssertProblemAsync(HttpStatusCode.UnsupportedMediaType, "unsupported_charset");
+        await app.Services.AssertNothingReservedOrStoredAsync();
+    }
+}
+
 public sealed class When_a_submission_holds_text_every_store_can_keep(EmbeddedApp app) : IClassFixture<EmbeddedApp>
 {
     private readonly HttpClient _client = app.CreateDevClient();
@@ -115,5 +158,19 @@ public sealed class When_a_submission_holds_text_every_store_can_keep(EmbeddedAp
         var embeddings = inference.Embeddings();
         Assert.Equal(4, embeddings.Length);
         Assert.Equal(embeddings[0], embeddings[1], (left, right) => Math.Abs(left - right) < 1e-5f);
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/json; charset=UTF-8")]
+    [InlineData("application/json; charset=\"utf-8\"")]
+    public async Task Should_accept_a_body_that_names_utf8_as_its_charset_and_starts_with_a_byte_order_mark(string contentType)
+    {
+        using var content = new ByteArrayContent([.. Encoding.UTF8.Preamble, .. Encoding.UTF8.GetBytes($$"""{"model":"{{InferencesClient.Model}}","input":"hello"}""")]);
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        using var response = await _client.PostAsync("/v1/inferences", content);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
     }
 }

@@ -5,13 +5,16 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Tests.Api;
 
-/// <summary>The dev tenant behind limits small enough to reach in a spec: 40 characters per input.</summary>
+/// <summary>The dev tenant behind limits small enough to reach in a spec: 40 characters per input, 2 KiB per body.</summary>
 public sealed class SmallLimitsApp() : EmbeddedApp(new Dictionary<string, string?>
 {
     ["Api:MaxInputCharacters"] = MaxInputCharacters.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    ["Api:MaxRequestBodyBytes"] = MaxRequestBodyBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
 })
 {
     public const int MaxInputCharacters = 40;
+
+    public const int MaxRequestBodyBytes = 2048;
 }
 
 /// <summary>Every request here is over a limit, so the app never holds a saga and the dev tenant's quota stays untouched.</summary>
@@ -32,6 +35,20 @@ public sealed class When_a_submission_is_over_a_size_limit(SmallLimitsApp app) :
         Assert.Contains("at most 40", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         await app.Services.AssertNothingReservedOrStoredAsync();
     }
+
+    [Theory]
+    [InlineData(SmallLimitsApp.MaxRequestBodyBytes + 1, false)]
+    [InlineData(SmallLimitsApp.MaxRequestBodyBytes + 1, true)]
+    [InlineData(1_000_000, false)]
+    [InlineData(1_000_000, true)]
+    public async Task Should_answer_413_to_a_body_over_the_byte_limit(int bytes, bool chunked)
+    {
+        using var response = await _client.SubmitBytesAsync(InferencesClient.RequestOfSize(bytes), chunked);
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
+        Assert.Contains($"{SmallLimitsApp.MaxRequestBodyBytes} bytes", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await app.Services.AssertNothingReservedOrStoredAsync();
+    }
 }
 
 public sealed class When_a_submission_is_exactly_at_the_size_limits(SmallLimitsApp app) : IClassFixture<SmallLimitsApp>
@@ -43,12 +60,24 @@ public sealed class When_a_submission_is_exactly_at_the_size_limits(SmallLimitsA
     {
         await _client.SubmitAcceptedAsync(new[] { new string('a', SmallLimitsApp.MaxInputCharacters) });
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Should_accept_a_body_of_exactly_the_byte_limit(bool chunked)
+    {
+        using var response = await _client.SubmitBytesAsync(InferencesClient.RequestOfSize(SmallLimitsApp.MaxRequestBodyBytes), chunked);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+    }
 }
 
 public sealed class When_a_size_limit_is_configured_out_of_range
 {
     [Theory]
     [InlineData(nameof(ApiOptions.MaxInputCharacters), "0")]
+    [InlineData(nameof(ApiOptions.MaxRequestBodyBytes), "1023")]
+    [InlineData(nameof(ApiOptions.MaxRequestBodyBytes), "1073741825")]
     public async Task Should_refuse_to_start(string setting, string value)
     {
         await using var app = new InferenceAppFactory(new Dictionary<string, string?> { [$"Api:{setting}"] = value });
@@ -60,10 +89,10 @@ public sealed class When_a_size_limit_is_configured_out_of_range
     }
 
     [Fact]
-    public void Should_default_to_a_limit_no_real_request_reaches()
+    public void Should_default_to_limits_no_real_request_reaches()
     {
         var defaults = new ApiOptions();
 
-        Assert.Equal(100_000, defaults.MaxInputCharacters);
+        Assert.Equal((100_000, 8 * 1024 * 1024), (defaults.MaxInputCharacters, defaults.MaxRequestBodyBytes));
     }
 }

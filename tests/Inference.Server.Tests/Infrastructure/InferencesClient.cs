@@ -26,6 +26,24 @@ internal static class InferencesClient
     public static Task<HttpResponseMessage> SubmitJsonAsync(this HttpClient client, string json) =>
         client.PostAsync("/v1/inferences", new StringContent(json, Encoding.UTF8, "application/json"));
 
+    /// <summary>A valid request padded with trailing white space (which JSON allows) to exactly <paramref name="bytes"/>.</summary>
+    public static byte[] RequestOfSize(int bytes)
+    {
+        var json = $$"""{"model":"{{Model}}","input":"hello world"}""";
+        return Encoding.UTF8.GetBytes(json + new string(' ', bytes - json.Length));
+    }
+
+    /// <summary>
+    /// Posts <paramref name="body"/> as JSON, either with its Content-Length or, when <paramref name="chunked"/>, as a body of
+    /// unknown length (chunked over a real connection), which a server can only measure while it reads.
+    /// </summary>
+    public static Task<HttpResponseMessage> SubmitBytesAsync(this HttpClient client, byte[] body, bool chunked)
+    {
+        HttpContent content = chunked ? new UnknownLengthContent(body) : new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+        return client.PostAsync("/v1/inferences", content);
+    }
+
     /// <summary>Submits and expects the request to be accepted; returns the 202's body.</summary>
     public static async Task<JsonElement> SubmitAcceptedAsync(this HttpClient client, object input)
     {
@@ -105,4 +123,14 @@ internal static class InferencesClient
         return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.CountAsync();
     }
 
+    private sealed class UnknownLengthContent(byte[] body) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(body).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
 }
