@@ -18,6 +18,7 @@ public static class ApiExtensions
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = Problems.AddCodeToFrameworkProblems);
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)

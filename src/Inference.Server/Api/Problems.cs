@@ -36,6 +36,14 @@ public static class Problems
         Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
             string.Create(CultureInfo.InvariantCulture, $"The body is larger than {maxBytes} bytes, the most this API accepts. Send fewer or shorter inputs per request."));
 
+    public static ProblemHttpResult RequestTimeout() =>
+        Create(StatusCodes.Status408RequestTimeout, "request_timeout", "Request timeout",
+            "The body did not arrive in time: it was sent too slowly or stopped before its end.");
+
+    /// <summary>Any other client error the framework reports; the code is the status's reason phrase, e.g. <c>bad_request</c>.</summary>
+    public static ProblemHttpResult ClientError(int status, string detail) =>
+        Create(status, CodeOf(status), ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } title ? title : "Client error", detail);
+
     public static ProblemHttpResult Validation(string code, string detail, IReadOnlyList<FieldError> errors) =>
         Create(StatusCodes.Status400BadRequest, code, "The request is not valid", detail, new() { ["errors"] = errors });
 
@@ -71,14 +79,16 @@ public static class Problems
             return;
         }
 
-        var status = problem.Status ?? StatusCodes.Status500InternalServerError;
-        var code = ReasonPhrases.GetReasonPhrase(status).Replace(' ', '_').ToLowerInvariant();
-        if (code.Length == 0)
-            code = $"http_{status}";
+        var code = CodeOf(problem.Status ?? StatusCodes.Status500InternalServerError);
         problem.Type = $"urn:inference:problem:{code}";
         problem.Detail ??= problem.Title;
         problem.Extensions["code"] = code;
     }
+
+    private static string CodeOf(int status) =>
+        ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase
+            ? phrase.Replace(' ', '_').ToLowerInvariant()
+            : string.Create(CultureInfo.InvariantCulture, $"http_{status}");
 
     private static ProblemHttpResult Create(int status, string code, string title, string detail,
         Dictionary<string, object?>? extensions = null)
