@@ -4,6 +4,7 @@ using FluentValidation;
 using Inference.Server.Tenants;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.OpenApi;
 
 namespace Inference.Server.Api;
 
@@ -19,6 +20,7 @@ public static class ApiExtensions
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = Problems.AddCodeToFrameworkProblems);
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
@@ -26,7 +28,13 @@ public static class ApiExtensions
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(openApi => openApi.AddSchemaTransformer((schema, context, _) =>
+        {
+            // The schema generator knows nothing of a custom converter's JSON; this one reads and writes strings.
+            if (context.JsonPropertyInfo?.CustomConverter is FaithfulJsonString.Converter)
+                schema.Type = JsonSchemaType.String | JsonSchemaType.Null;
+            return Task.CompletedTask;
+        }));
 
         // Bounds the requests that may hold a database connection at once, so that the API cannot drain the pool the
         // saga needs; the excess waits, then is told to come back, before it costs anything.

@@ -25,4 +25,22 @@ public sealed class ApiOptions
     /// <summary>Requests that wait for one of the <see cref="MaxConcurrentRequests"/> slots before new ones are refused.</summary>
     [Range(0, 100_000)]
     public int MaxQueuedRequests { get; set; } = 512;
+
+    /// <summary>
+    /// Most characters (UTF-16 code units) one input may hold; longer ones are refused with <c>input_too_long</c>.
+    /// </summary>
+    /// <remarks>
+    /// The token limit alone does not bound an input: a word of over 100 characters is one <c>[UNK]</c> token however long
+    /// it is. The default is far above what a 256-token input can hold in real text.
+    /// </remarks>
+    [Range(1, int.MaxValue)]
+    public int MaxInputCharacters { get; set; } = 100_000;
+
+    /// <summary>
+    /// Most bytes the body of <c>POST /v1/inferences</c> may have; a larger one is refused with <c>413
+    /// payload_too_large</c> before more than this is read, so this bounds the memory one request can take.
+    /// </summary>
+    /// <remarks>The body is held whole while it is parsed, so the ceiling is 1 GiB.</remarks>
+    [Range(1024, 1 << 30)]
+    public int MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
 }

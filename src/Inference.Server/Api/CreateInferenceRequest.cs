@@ -1,12 +1,18 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using FluentValidation;
+using FluentValidation.Results;
 using Inference.Engine;
+using Inference.Server.Orchestration;
+using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;
 
 /// <summary>The body of <c>POST /v1/inferences</c>: <c>{"model": "...", "input": "text" | ["text", ...]}</c>.</summary>
 public sealed record CreateInferenceRequest
 {
+    // Read whole even when it holds an unpaired surrogate, so that an unknown model is always model_not_found.
+    [JsonConverter(typeof(FaithfulJsonString.Converter))]
     public string? Model { get; init; }
 
     /// <summary>One string or an array of strings; kept raw so that a wrong shape gets a precise error.</summary>
@@ -15,8 +21,8 @@ public sealed record CreateInferenceRequest
     /// <summary>The inputs as a list, once <see cref="CreateInferenceRequestValidator"/> has accepted the shape.</summary>
     public IReadOnlyList<string> Inputs() =>
         Input is { ValueKind: JsonValueKind.String } single
-            ? [single.GetString()!]
-            : [.. Input!.Value.EnumerateArray().Select(item => item.GetString()!)];
+            ? [FaithfulJsonString.Read(single)]
+            : [.. Input!.Value.EnumerateArray().Select(FaithfulJsonString.Read)];
 }
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
@@ -24,13 +30,16 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
     /// <summary>Inputs one request may carry; larger jobs are split by the client.</summary>
     public const int MaxInputs = 2048;
 
-    public CreateInferenceRequestValidator(ModelCatalog models)
+    public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        var maxCharacters = options.Value.MaxInputCharacters;
+
         RuleFor(x => x.Model)
             .Cascade(CascadeMode.Stop)
             .NotEmpty().WithErrorCode("model_required").WithMessage("'model' is required.")
             .Must(model => models.TryGet(model!, out _)).WithErrorCode("model_not_found")
-            .WithMessage(x => $"Unknown model '{x.Model}'. Known models: {string.Join(", ", models.Models.Select(m => m.Id))}.");
+            .WithMessage(x => $"Unknown model '{InputText.Printable(x.Model)}'. Known models: {string.Join(", ", models.Models.Select(m => m.Id))}.");
 
         RuleFor(x => x.Input)
             .Cascade(CascadeMode.Stop)
@@ -42,9 +51,38 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
                     .WithMessage("'input' must hold at least one string.")
                     .Must(inputs => inputs.Count <= MaxInputs).WithErrorCode("too_many_inputs")
                     .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {MaxInputs} are accepted per request.");
-                RuleForEach(x => x.Inputs()).NotEmpty().OverridePropertyName("input").WithErrorCode("input_empty")
-                    .WithMessage("Every input must be a non-empty string.");
+                RuleFor(x => x.Input).Custom((_, context) =>
+                {
+                    var inputs = context.InstanceToValidate.Inputs();
+                    for (var i = 0; i < inputs.Count; i++)
+                    {
+                        if (InputError(inputs[i], i, maxCharacters) is { } error)
+                            context.AddFailure(error);
+                    }
+                });
             });
+    }
+
+    /// <summary>
+    /// The first rule one input breaks, if any. The characters come first: a control character that .NET counts as
+    /// white space (U+0085, U+001C) is refused as what it is, not as an empty input.
+    /// </summary>
+    private static ValidationFailure? InputError(string input, int index, int maxCharacters)
+    {
+        var field = $"input[{index}]";
+        if (InputText.FindViolation(input, $"Input {index}") is { } violation)
+            return new ValidationFailure(field, violation.Message) { ErrorCode = violation.Code };
+        if (string.IsNullOrWhiteSpace(input))
+            return new ValidationFailure(field, "Every input must be a non-empty string.") { ErrorCode = "input_empty" };
+        if (input.Length > maxCharacters)
+        {
+            return new ValidationFailure(field, $"Input {index} has {input.Length} characters; at most {maxCharacters} are accepted.")
+            {
+                ErrorCode = "input_too_long",
+            };
+        }
+
+        return null;
     }
 
     private static bool BeStringOrArrayOfStrings(JsonElement? input) =>

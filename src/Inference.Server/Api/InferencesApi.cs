@@ -1,4 +1,3 @@
-using System.Text.Json;
 using FluentValidation;
 using Inference.Contracts;
 using Inference.Engine;
@@ -9,6 +8,7 @@ using Inference.Server.Results;
 using Inference.Server.Tenants;
 using MassTransit;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -37,25 +37,14 @@ public static class InferencesApi
         ModelCatalog models,
         InferenceSubmissions submissions,
         IOptions<ApiOptions> options,
+        IOptions<JsonOptions> json,
         TimeProvider clock,
         CancellationToken cancellationToken)
     {
-        if (!http.HasJsonContentType())
-            return Problems.UnsupportedMediaType();
-
-        CreateInferenceRequest? request;
-        try
-        {
-            request = await http.ReadFromJsonAsync<CreateInferenceRequest>(cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonException exception)
-        {
-            // The serializer's own message names .NET types; the position is what a client can act on.
-            return Problems.InvalidJson(
-                $"Malformed JSON, or a value of the wrong type, at {exception.Path ?? "$"} " +
-                $"(line {(exception.LineNumber ?? 0) + 1}, byte {exception.BytePositionInLine ?? 0}).");
-        }
-
+        var (request, problem) = await JsonRequestBody.ReadAsync<CreateInferenceRequest>(
+            http, options.Value.MaxRequestBodyBytes, json.Value.SerializerOptions, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+            return problem;
         if (request is null)
             return Problems.InvalidJson("The body must be a JSON object.");
 

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Inference.Server.Orchestration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -20,11 +22,33 @@ public static class Problems
         Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported media type",
             "Send the body as JSON with 'Content-Type: application/json'.");
 
+    /// <summary>The body declares a charset other than UTF-8, the only one JSON may be exchanged in (RFC 8259).</summary>
+    public static ProblemHttpResult UnsupportedCharset(string charset) =>
+        Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_charset", "Unsupported charset",
+            $"The body's charset '{InputText.Printable(charset)}' is not supported. Send JSON as UTF-8: " +
+            "'Content-Type: application/json' or 'application/json; charset=utf-8'.");
+
+    public static ProblemHttpResult InvalidUtf8(int offset) =>
+        Create(StatusCodes.Status400BadRequest, "invalid_utf8", "The body is not valid UTF-8",
+            string.Create(CultureInfo.InvariantCulture, $"The body is not valid UTF-8: the bytes at offset {offset} are no UTF-8 character."));
+
+    public static ProblemHttpResult PayloadTooLarge(long maxBytes) =>
+        Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Payload too large",
+            string.Create(CultureInfo.InvariantCulture, $"The body is larger than {maxBytes} bytes, the most this API accepts. Send fewer or shorter inputs per request."));
+
+    public static ProblemHttpResult RequestTimeout() =>
+        Create(StatusCodes.Status408RequestTimeout, "request_timeout", "Request timeout",
+            "The body did not arrive in time: it was sent too slowly or stopped before its end.");
+
+    /// <summary>Any other client error the framework reports; the code is the status's reason phrase, e.g. <c>bad_request</c>.</summary>
+    public static ProblemHttpResult ClientError(int status, string detail) =>
+        Create(status, CodeOf(status), ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } title ? title : "Client error", detail);
+
     public static ProblemHttpResult Validation(string code, string detail, IReadOnlyList<FieldError> errors) =>
         Create(StatusCodes.Status400BadRequest, code, "The request is not valid", detail, new() { ["errors"] = errors });
 
     public static ProblemHttpResult InferenceNotFound(string id) =>
-        Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{id}'.");
+        Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{InputText.Printable(id)}'.");
 
     /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
     public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>
@@ -70,14 +94,16 @@ public static class Problems
             return;
         }
 
-        var status = problem.Status ?? StatusCodes.Status500InternalServerError;
-        var code = ReasonPhrases.GetReasonPhrase(status).Replace(' ', '_').ToLowerInvariant();
-        if (code.Length == 0)
-            code = $"http_{status}";
+        var code = CodeOf(problem.Status ?? StatusCodes.Status500InternalServerError);
         problem.Type = $"urn:inference:problem:{code}";
         problem.Detail ??= problem.Title;
         problem.Extensions["code"] = code;
     }
+
+    private static string CodeOf(int status) =>
+        ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase
+            ? phrase.Replace(' ', '_').ToLowerInvariant()
+            : string.Create(CultureInfo.InvariantCulture, $"http_{status}");
 
     private static ProblemHttpResult Create(int status, string code, string title, string detail,
         Dictionary<string, object?>? extensions = null)

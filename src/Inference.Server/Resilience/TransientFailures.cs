@@ -41,6 +41,8 @@ public static class TransientFailures
             || redis.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal),
         ConnectionException => true, // MassTransit: the broker connection is down or was lost
         RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.BrokerUnreachableException => true,
+        // Kestrel's refusals of a malformed or oversized body are I/O exceptions too, but the client's fault.
+        Microsoft.AspNetCore.Http.BadHttpRequestException => false,
         TimeoutException or SocketException or IOException => true,
         _ => false,
     };

@@ -26,6 +26,24 @@ internal static class InferencesClient
     public static Task<HttpResponseMessage> SubmitJsonAsync(this HttpClient client, string json) =>
         client.PostAsync("/v1/inferences", new StringContent(json, Encoding.UTF8, "application/json"));
 
+    /// <summary>A valid request padded with trailing white space (which JSON allows) to exactly <paramref name="bytes"/>.</summary>
+    public static byte[] RequestOfSize(int bytes)
+    {
+        var json = $$"""{"model":"{{Model}}","input":"hello world"}""";
+        return Encoding.UTF8.GetBytes(json + new string(' ', bytes - json.Length));
+    }
+
+    /// <summary>
+    /// Posts <paramref name="body"/> as JSON, either with its Content-Length or, when <paramref name="chunked"/>, as a body of
+    /// unknown length (chunked over a real connection), which a server can only measure while it reads.
+    /// </summary>
+    public static Task<HttpResponseMessage> SubmitBytesAsync(this HttpClient client, byte[] body, bool chunked)
+    {
+        HttpContent content = chunked ? new UnknownLengthContent(body) : new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+        return client.PostAsync("/v1/inferences", content);
+    }
+
     /// <summary>Submits and expects the request to be accepted; returns the 202's body.</summary>
     public static async Task<JsonElement> SubmitAcceptedAsync(this HttpClient client, object input)
     {
@@ -90,9 +108,29 @@ internal static class InferencesClient
     public static async Task<QuotaUsage> DevUsageAsync(this IServiceProvider services) =>
         await services.GetRequiredService<IQuotaLedger>().GetUsageAsync(DevTenantSeeder.TenantId);
 
+    /// <summary>Asserts that the app has neither stored a request nor counted a token for the dev tenant: what every refused
+    /// request must leave behind, in an app that has accepted none.</summary>
+    public static async Task AssertNothingReservedOrStoredAsync(this IServiceProvider services)
+    {
+        var usage = await services.DevUsageAsync();
+        Assert.Equal((0L, 0L), (usage.TokensThisMinute, usage.TokensToday));
+        Assert.Equal(0, await services.InferenceCountAsync());
+    }
+
     public static async Task<int> InferenceCountAsync(this IServiceProvider services)
     {
         await using var scope = services.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.CountAsync();
+    }
+
+    private sealed class UnknownLengthContent(byte[] body) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(body).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 }

@@ -188,7 +188,8 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
     {
         var deadline = new Dictionary<string, string?>
         {
-            ["Orchestration:RequestDeadline"] = "00:00:02",
+            // Long enough for a cold orchestrator on a busy machine to grant the quota first.
+            ["Orchestration:RequestDeadline"] = "00:00:06",
             ["Orchestration:DeadlineSweepInterval"] = "00:00:00.200",
         };
         // Every process that stores requests reads the deadline: the API for its own, the saga for the bus's.
