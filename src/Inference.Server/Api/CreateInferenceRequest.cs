@@ -27,8 +27,8 @@ public sealed record CreateInferenceRequest
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
 {
-    /// <summary>Inputs one request may carry; larger jobs are split by the client.</summary>
-    public const int MaxInputs = 2048;
+    /// <summary>Inputs one request may carry; larger jobs are split by the client (the saga holds the bus to it too).</summary>
+    public const int MaxInputs = SubmissionRules.MaxInputs;
 
     public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options)
     {

@@ -38,12 +38,19 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Event(() => DeadlineReached, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
         Event(() => Resume, e => Existing(e.CorrelateById(m => m.Message.InferenceId)));
 
-        // Submissions over the bus; the API stores its requests in Submitted itself (see InferenceSubmissions).
+        // Submissions over the bus; the API stores its requests in Submitted itself (see InferenceSubmissions). The bus
+        // is an edge like REST: what no store can hold, or the platform would not run, is refused and never stored.
         Initially(
             When(SubmitInference)
-                .Then(context => Accept(context.Saga, context.Message, deadline, context.RequestId, context.ResponseAddress))
-                .TransitionTo(Submitted)
-                .Send(QuotaQueue, context => Reserve(context.Saga)));
+                .IfElse(context => SubmissionRules.Check(context.Message) is null,
+                    accepted => accepted
+                        .Then(context => Accept(context.Saga, context.Message, deadline, context.RequestId, context.ResponseAddress))
+                        .TransitionTo(Submitted)
+                        .Send(QuotaQueue, context => Reserve(context.Saga)),
+                    refused => refused
+                        .ThenAsync(Refuse)
+                        .Finalize()));
+        SetCompletedWhenFinalized();
 
         During(Submitted,
             When(QuotaGranted)
@@ -307,6 +314,22 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         fault.Exceptions.FirstOrDefault() is { } exception
             ? $"{exception.ExceptionType}: {exception.Message}"
             : "The step failed after its retries.";
+
+    /// <summary>Answers a bus submission that is refused at the door, when it was sent as a request.</summary>
+    private static async Task Refuse(BehaviorContext<InferenceState, SubmitInference> context)
+    {
+        var refusal = SubmissionRules.Check(context.Message)!;
+        if (context.RequestId is not { } requestId || context.ResponseAddress is not { } address)
+            return;
+
+        var endpoint = await context.GetSendEndpoint(address).ConfigureAwait(false);
+        await endpoint.Send(new InferenceRejected
+        {
+            InferenceId = context.Message.InferenceId,
+            Code = refusal.Code,
+            Message = refusal.Message,
+        }, send => send.RequestId = requestId, context.CancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Answers the API's wait for the quota decision, when somebody is waiting for it.</summary>
     private static async Task AnswerSubmitter<TMessage, TReply>(BehaviorContext<InferenceState, TMessage> context, TReply reply)

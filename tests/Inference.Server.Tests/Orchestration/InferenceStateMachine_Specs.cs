@@ -41,6 +41,63 @@ public sealed class When_an_inference_is_submitted : SagaSpec
     }
 }
 
+/// <summary>
+/// The bus is an edge like REST: a submission that no store can hold, or that the platform would not run, is answered
+/// with the REST error code and never stored, reserved or charged.
+/// </summary>
+public sealed class When_a_bus_submission_cannot_be_stored : SagaSpec
+{
+    public static TheoryData<string, Func<SubmitInference, SubmitInference>> Refusals => new()
+    {
+        { "input_invalid_character", m => m with { Inputs = ["hello", "a NUL \u0000 here"] } },
+        { "input_invalid_character", m => m with { Inputs = ["a C1 control \u0085"] } },
+        { "input_invalid_character", m => m with { TenantId = "tenant\u0000a" } },
+        { "input_invalid_character", m => m with { Model = "all-minilm\u0007" } },
+        { "input_empty", m => m with { Inputs = [] } },
+        { "input_empty", m => m with { Inputs = ["hello", " "] } },
+        { "too_many_inputs", m => m with { Inputs = [.. Enumerable.Repeat("hello", SubmissionRules.MaxInputs + 1)] } },
+        { "tenant_required", m => m with { TenantId = "" } },
+        { "tenant_invalid", m => m with { TenantId = new string('t', SubmissionRules.MaxTenantIdLength + 1) } },
+        { "model_required", m => m with { Model = " " } },
+        { "prompt_tokens_invalid", m => m with { PromptTokens = -1 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task Should_answer_with_the_rest_code_and_store_and_reserve_nothing(string code, Func<SubmitInference, SubmitInference> spoil)
+    {
+        var id = NewId.NextGuid();
+        var client = Saga.Harness.GetRequestClient<SubmitInference>();
+
+        var response = await client.GetResponse<InferenceAccepted, InferenceRejected>(Unescape(spoil(SagaHarness.Submission(id))));
+
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected), $"Expected a rejection, got {response.Message}.");
+        Assert.Equal((id, code), (rejected.Message.InferenceId, rejected.Message.Code));
+        Assert.False(string.IsNullOrWhiteSpace(rejected.Message.Message));
+        Assert.True(await Saga.NothingSent<ReserveQuota>(id, m => m.InferenceId));
+        Assert.Null(await Saga.Stored(id));
+    }
+
+    [Fact]
+    public async Task Should_accept_tabs_line_breaks_and_characters_outside_the_basic_plane()
+    {
+        var id = NewId.NextGuid();
+        var endpoint = await Saga.Harness.Bus.GetSendEndpoint(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+
+        await endpoint.Send(SagaHarness.Submission(id, "tab\there", "line\nbreak", "an emoji 😀"));
+
+        Assert.Equal(3, (await Saga.InState(id, Saga.Machine.Submitted)).InputCount);
+    }
+
+    /// <summary>Test data holds escapes, so that no control character hides in the source.</summary>
+    private static SubmitInference Unescape(SubmitInference message) => message with
+    {
+        TenantId = System.Text.RegularExpressions.Regex.Unescape(message.TenantId),
+        Model = System.Text.RegularExpressions.Regex.Unescape(message.Model),
+        Inputs = [.. message.Inputs.Select(System.Text.RegularExpressions.Regex.Unescape)],
+    };
+}
+
 public sealed class When_the_quota_is_decided : SagaSpec
 {
     [Fact]

@@ -155,6 +155,9 @@ public sealed class SagaHarness : IAsyncLifetime
     /// <summary>Waits until <paramref name="condition"/> holds.</summary>
     public static Task Eventually(Func<bool> condition) => Poll.UntilAsync(condition, "the saga's messages");
 
+    /// <summary>The instance as the repository holds it now, or null when it holds none (a finalized one is removed).</summary>
+    public Task<InferenceState?> Stored(Guid id) => _provider.GetRequiredService<ILoadSagaRepository<InferenceState>>().Load(id)!;
+
     /// <summary>True if no message of <typeparamref name="T"/> for <paramref name="id"/> was sent.</summary>
     public async Task<bool> NothingSent<T>(Guid id, Func<T, Guid> correlation)
         where T : class

@@ -376,6 +376,25 @@ public abstract class SagaRepository_Specs<TDatabase>(TDatabase database, ITestO
     }
 
     [Fact]
+    public async Task Should_refuse_a_bus_submission_the_store_cannot_hold_and_write_nothing()
+    {
+        // PostgreSQL's text and jsonb cannot hold NUL: stored, this row would have failed and faulted the submission.
+        var id = NewId.NextGuid();
+        var client = Bus.Services.GetRequiredService<IBus>().CreateRequestClient<SubmitInference>(
+            new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
+
+        var response = await client.GetResponse<InferenceAccepted, InferenceRejected>(Submission(id) with { Inputs = ["nul \0 here"] });
+
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected), $"Expected a rejection, got {response.Message}.");
+        Assert.Equal("input_invalid_character", rejected.Message.Code);
+        await Bus.Messages.Finished<SubmitInference>(1);
+        Assert.Empty(Bus.Messages.Faults);
+        Assert.Null(await Bus.LoadAsync<InferenceState>(id));
+        Assert.Empty(await Bus.OutboxAsync(id));
+        Assert.DoesNotContain(Bus.Messages.Sent<ReserveQuota>(), x => x.InferenceId == id);
+    }
+
+    [Fact]
     public async Task Should_fault_an_inference_event_for_an_unknown_request_and_create_no_row()
     {
         var id = NewId.NextGuid();
