@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Real PostgreSQL, Redis and RabbitMQ for the test suite, on fixed loopback ports.
 #
-#   ./build/services.sh start    reuse what already answers, start the rest (installs packages if needed)
-#   ./build/services.sh stop     stop the instances this script started and delete their data
-#   ./build/services.sh status   say what answers where; exit 1 if something does not
-#   ./build/services.sh env      print `export` lines for the INFERENCE_TEST_* variables
+#   ./build/services.sh start            reuse what already answers, start the rest (installs packages if needed)
+#   ./build/services.sh stop             stop the instances this script started and delete their data
+#   ./build/services.sh status           say what answers where; exit 1 if something does not
+#   ./build/services.sh env              print `export` lines for the INFERENCE_TEST_* variables
+#
+# For outage drills, one service at a time, and only an instance this script started (never an
+# external or merely reused server). Its data is kept: a stop and a start are a restart, not a wipe.
+#
+#   ./build/services.sh stop postgres|rabbitmq|redis
+#   ./build/services.sh start postgres|rabbitmq|redis
+#   ./build/services.sh restart postgres|rabbitmq|redis
 #
 # A service whose INFERENCE_TEST_* variable is already set is external: it is never started,
 # stopped or checked here, only passed through by `env`. Everything else runs as a plain daemon
 # (no systemd on CI machines) with throwaway data under $INFERENCE_SERVICES_DIR, and outlives
 # this script so that the next test run reuses it instead of paying the start-up again.
+#
+# INFERENCE_SERVICES_PORT_OFFSET (default 0) moves every port below by that much and gives the
+# RabbitMQ node a name of its own: with a different INFERENCE_SERVICES_DIR, a second set of
+# services that can be stopped and restarted without disturbing tests that use the first
+# (build/crash-check.sh does this).
 #
 # The ports and credentials below must stay identical to the fallbacks in
 # tests/Inference.Server.Tests/Infrastructure/TestServices.cs.
@@ -18,14 +30,17 @@ set -euo pipefail
 readonly SERVICES_DIR="${INFERENCE_SERVICES_DIR:-/tmp/inference-test-services}"
 # Per service, not in total. RabbitMQ is the slow one (Erlang boot plus the management plugin).
 readonly STARTUP_TIMEOUT="${INFERENCE_SERVICES_TIMEOUT:-60}"
+readonly PORT_OFFSET="${INFERENCE_SERVICES_PORT_OFFSET:-0}"
+[[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "[services] ERROR: INFERENCE_SERVICES_PORT_OFFSET must be a number" >&2; exit 2; }
 
-readonly PG_PORT=55432
-readonly REDIS_PORT=56379
-readonly RABBIT_PORT=55672
-readonly RABBIT_MGMT_PORT=55673
+readonly PG_PORT=$((55432 + PORT_OFFSET))
+readonly REDIS_PORT=$((56379 + PORT_OFFSET))
+readonly RABBIT_PORT=$((55672 + PORT_OFFSET))
+readonly RABBIT_MGMT_PORT=$((55673 + PORT_OFFSET))
 # Erlang distribution port of our node; fixed so it can't collide with a random one and is easy to spot.
-readonly RABBIT_DIST_PORT=55679
-readonly RABBIT_NODE=inference-test@localhost
+readonly RABBIT_DIST_PORT=$((55679 + PORT_OFFSET))
+# Nodes on one host register their names with the one epmd, so a second set needs a name of its own.
+if ((PORT_OFFSET == 0)); then readonly RABBIT_NODE=inference-test@localhost; else readonly RABBIT_NODE="inference-test-$PORT_OFFSET@localhost"; fi
 readonly TEST_USER=inference
 readonly TEST_PASSWORD=inference
 
@@ -40,6 +55,7 @@ readonly PG_LOG="$PG_DIR/postgres.log"
 readonly REDIS_DIR="$SERVICES_DIR/redis"
 readonly REDIS_LOG="$REDIS_DIR/redis.log"
 readonly REDIS_PIDFILE="$REDIS_DIR/redis.pid"
+readonly REDIS_DUMP=dump.rdb
 readonly RABBIT_DIR="$SERVICES_DIR/rabbitmq"
 readonly RABBIT_OUT="$RABBIT_DIR/rabbitmq-server.out"
 readonly RABBIT_LOG="$RABBIT_DIR/log/$RABBIT_NODE.log"
@@ -290,18 +306,24 @@ start_redis() {
     mkdir -p "$REDIS_DIR"
     # In the foreground under setsid rather than --daemonize, so we know its pid and notice at
     # once if it dies (a daemonized redis exits after its parent has already reported success).
-    # No persistence: the tests flush and recreate what they need.
+    # No persistence while it runs: the tests flush and recreate what they need. Only a
+    # `stop redis` saves a snapshot ($REDIS_DUMP), which this start loads and then deletes, so a
+    # snapshot is never loaded twice.
+    local restored=""
+    [[ -f $REDIS_DIR/$REDIS_DUMP ]] && restored=", data restored from $REDIS_DUMP"
     spawn_daemon "$REDIS_LOG" redis-server \
         --bind 127.0.0.1 --port "$REDIS_PORT" \
         --dir "$REDIS_DIR" --pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" \
-        --save '' --appendonly no --daemonize no
+        --dbfilename "$REDIS_DUMP" --save '' --appendonly no --daemonize no
     local rc=0
+    # PING answers -LOADING until the snapshot is in memory, so PONG also means it was loaded.
     wait_until "$STARTUP_TIMEOUT" "$DAEMON_PID" redis_ping || rc=$?
     if ((rc != 0)); then
         kill "$DAEMON_PID" 2>/dev/null || true
         die_with_logs "redis: $( ((rc == 2)) && echo 'exited during start-up' || echo "no PONG within ${STARTUP_TIMEOUT}s")" "$REDIS_LOG"
     fi
-    log "redis: started on 127.0.0.1:$REDIS_PORT in $(($(now_ms) - started)) ms (pid $DAEMON_PID)"
+    rm -f "${REDIS_DIR:?}/$REDIS_DUMP"
+    log "redis: started on 127.0.0.1:$REDIS_PORT in $(($(now_ms) - started)) ms (pid $DAEMON_PID$restored)"
 }
 
 stop_redis() {
@@ -309,6 +331,19 @@ stop_redis() {
     [[ -f $REDIS_PIDFILE ]] || return 0
     pid=$(<"$REDIS_PIDFILE")
     stop_pid redis "$pid"
+}
+
+# For `stop redis`: the data must survive until `start redis`, so Redis writes a snapshot on the
+# way down (SHUTDOWN SAVE refuses to exit if the snapshot fails, and then we fail too).
+stop_redis_keeping_data() {
+    local pid
+    pid_file_alive "$REDIS_PIDFILE" || { log "redis: not running"; return 0; }
+    pid=$(<"$REDIS_PIDFILE")
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true
+    wait_until 30 - bash -c "! kill -0 $pid" ||
+        die_with_logs "redis: pid $pid still runs 30s after SHUTDOWN SAVE" "$REDIS_LOG"
+    [[ -f $REDIS_DIR/$REDIS_DUMP ]] || die_with_logs "redis: stopped, but wrote no snapshot" "$REDIS_LOG"
+    log "redis: stopped (data kept in $REDIS_DIR/$REDIS_DUMP)"
 }
 
 # Politely, then firmly: `stop` must leave nothing behind on our ports.
@@ -366,9 +401,11 @@ rabbit_mgmt_works() {
         "http://127.0.0.1:$RABBIT_MGMT_PORT/api/overview" 2>/dev/null
 }
 
+# The ports first: they cost nothing to try, while every rabbitmqctl boots an Erlang VM of its own,
+# which on two cores slows the booting node it is asking about.
 rabbit_ready() {
-    rabbit rabbitmqctl -n "$RABBIT_NODE" -q await_startup --timeout 5 &&
-        port_open "$RABBIT_PORT" && rabbit_mgmt_works
+    port_open "$RABBIT_PORT" && rabbit_mgmt_works &&
+        rabbit rabbitmqctl -n "$RABBIT_NODE" -q await_startup --timeout 5
 }
 
 start_rabbitmq() {
@@ -513,13 +550,126 @@ cmd_env() {
     printf 'export INFERENCE_TEST_RABBITMQ_MANAGEMENT=%q\n' "${INFERENCE_TEST_RABBITMQ_MANAGEMENT:-$RABBIT_MGMT_DEFAULT}"
 }
 
+# ---------------------------------------------------------------------------------------
+# One service at a time (outage drills)
+# ---------------------------------------------------------------------------------------
+
+service_variable() {
+    case $1 in
+        postgres) echo INFERENCE_TEST_POSTGRES ;;
+        redis) echo INFERENCE_TEST_REDIS ;;
+        rabbitmq) echo INFERENCE_TEST_RABBITMQ ;;
+    esac
+}
+
+service_answers() {
+    case $1 in
+        postgres) pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 ;;
+        redis) port_open "$REDIS_PORT" ;;
+        rabbitmq) port_open "$RABBIT_PORT" || port_open "$RABBIT_MGMT_PORT" ;;
+    esac
+}
+
+service_ours_running() {
+    case $1 in
+        postgres) pg_ours_running ;;
+        redis) pid_file_alive "$REDIS_PIDFILE" ;;
+        rabbitmq) pid_file_alive "$RABBIT_PIDFILE" ;;
+    esac
+}
+
+# What a start of ours leaves behind, running or not.
+service_ours_exists() {
+    case $1 in
+        postgres) [[ -f $PG_DATA/PG_VERSION ]] ;;
+        redis) [[ -d $REDIS_DIR ]] ;;
+        rabbitmq) [[ -d $RABBIT_DIR/mnesia ]] ;;
+    esac
+}
+
+# Stopping or restarting someone else's server would take it from whoever else uses it.
+ensure_ours() {
+    local service=$1 action=$2 variable
+    variable=$(service_variable "$service")
+    is_external "$variable" && die "$service: external ($variable); this script only ${action}s the services it started itself"
+    if service_answers "$service" && ! service_ours_running "$service"; then
+        die "$service: the server on its port was not started by this script (data dir $SERVICES_DIR); not ${action}ing it"
+    fi
+    if [[ $action != start ]] && ! service_ours_exists "$service"; then
+        die "$service: this script has not started one under $SERVICES_DIR; nothing to $action"
+    fi
+    return 0
+}
+
+stop_one() {
+    case $1 in
+        postgres) service_ours_running postgres || log "postgres: not running"; stop_postgres ;;
+        redis) stop_redis_keeping_data ;;
+        rabbitmq) service_ours_running rabbitmq || log "rabbitmq: not running"; stop_rabbitmq ;;
+    esac
+}
+
+start_one() {
+    install_missing_packages
+    mkdir -p "$SERVICES_DIR"
+    chmod 755 "$SERVICES_DIR"
+    case $1 in
+        postgres) start_postgres ;;
+        redis) start_redis ;;
+        rabbitmq) start_rabbitmq ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------
+
+usage() {
+    cat >&2 <<USAGE
+usage: $0 start|stop|status|env
+       $0 start|stop|restart postgres|rabbitmq|redis
+USAGE
+    exit 2
+}
+
+service_argument() {
+    case ${1:-} in
+        postgres | rabbitmq | redis) echo "$1" ;;
+        *) usage ;;
+    esac
+}
+
 case "${1:-}" in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
+    start)
+        if (($# == 1)); then
+            cmd_start
+        else
+            service=$(service_argument "${2:-}")
+            take_lock
+            ensure_ours "$service" start
+            start_one "$service"
+        fi
+        ;;
+    stop)
+        if (($# == 1)); then
+            cmd_stop
+        else
+            service=$(service_argument "${2:-}")
+            take_lock
+            ensure_ours "$service" stop
+            stop_one "$service"
+        fi
+        ;;
+    restart)
+        service=$(service_argument "${2:-}")
+        take_lock
+        ensure_ours "$service" restart
+        started=$(now_ms)
+        stop_one "$service"
+        start_one "$service"
+        log "$service: restarted in $(($(now_ms) - started)) ms"
+        ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *)
-        echo "usage: $0 start|stop|status|env" >&2
-        exit 2
-        ;;
+    *) usage ;;
 esac

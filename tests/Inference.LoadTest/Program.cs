@@ -1,91 +1,35 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
+using Inference.LoadTest;
 
-// Submits inference requests to a running server and follows each one to its final state.
+// Submits inference requests to a running server, as clients would, and checks what they were answered.
 //
 //   dotnet run -c Release --project tests/Inference.LoadTest -- --url http://127.0.0.1:5080 --key <api key>
 //       [--requests 200] [--concurrency 16] [--inputs 1] [--words 12]
+//       [--bad-inputs 0.1] [--report path.json]
+//       [--follow-timeout 60] [--final-timeout 180] [--retry-patience 180] [--request-timeout 60]
 //
-// Prints accepted/s, completed/s and latency percentiles for the 202 and for the whole life of a request.
-var options = LoadOptions.Parse(args);
-using var http = new HttpClient { BaseAddress = options.Url, Timeout = TimeSpan.FromMinutes(5) };
+// Each client POSTs, follows an accepted request until it is final (at most --follow-timeout seconds), and goes on with
+// the next. A share of --bad-inputs of the requests carry a hostile input (NUL, another control character, a lone
+// surrogate, bytes that are not UTF-8), which the API must refuse with 400 and that input's code. A 503 `unavailable`
+// with Retry-After is sent again after the wait (for up to --retry-patience seconds); any other 5xx and any connection
+// failure is a failure. At the end every request answered 202 is read again until it is final (for up to --final-timeout
+// seconds, through outages). Prints a summary; --report also writes every count, the accepted ids and the latency
+// percentiles as JSON. Exits 0 whatever the server did: the report says what happened, callers judge.
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (Exception exception) when (exception is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine(exception.Message);
+    return 2;
+}
+
+using var http = new HttpClient { BaseAddress = options.Url, Timeout = options.RequestTimeout };
 http.DefaultRequestHeaders.Authorization = new("Bearer", options.Key);
 
-var sentence = string.Join(' ', Enumerable.Range(0, options.Words).Select(i => $"word{i % 7}"));
-var submitLatencies = new List<double>();
-var totalLatencies = new List<double>();
-var outcomes = new Dictionary<string, int>();
-var gate = new object();
-var next = 0;
-
-var clock = Stopwatch.StartNew();
-await Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(async _ =>
-{
-    while (Interlocked.Increment(ref next) <= options.Requests)
-    {
-        var started = clock.Elapsed;
-        var inputs = Enumerable.Range(0, options.Inputs).Select(i => $"{sentence} {i}").ToArray();
-        using var response = await http.PostAsJsonAsync("/v1/inferences", new { model = "all-minilm-l6-v2", input = inputs });
-        var accepted = clock.Elapsed;
-        var outcome = response.StatusCode == HttpStatusCode.Accepted
-            ? await FollowAsync(http, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!)
-            : $"http_{(int)response.StatusCode}";
-        lock (gate)
-        {
-            submitLatencies.Add((accepted - started).TotalMilliseconds);
-            totalLatencies.Add((clock.Elapsed - started).TotalMilliseconds);
-            outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
-        }
-    }
-}));
-var elapsed = clock.Elapsed.TotalSeconds;
-
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"{options.Requests} requests x {options.Inputs} input(s) of {options.Words} words, concurrency {options.Concurrency}, {elapsed:F1} s"));
-Console.WriteLine(string.Join(", ", outcomes.Select(o => $"{o.Key}: {o.Value}")));
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"completed/s: {options.Requests / elapsed:F1}   inputs/s: {options.Requests * options.Inputs / elapsed:F1}"));
-Console.WriteLine($"POST (202) ms   {Percentiles(submitLatencies)}");
-Console.WriteLine($"to final ms     {Percentiles(totalLatencies)}");
-
-static async Task<string> FollowAsync(HttpClient http, string id)
-{
-    while (true)
-    {
-        // A 202 given before the orchestrator stored the request (it answered after Api:QuotaDecisionTimeout, or is
-        // down) is a 404 until the row exists.
-        using var response = await http.GetAsync($"/v1/inferences/{id}");
-        if (response.StatusCode != HttpStatusCode.NotFound)
-        {
-            var inference = await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
-            var status = inference.GetProperty("status").GetString()!;
-            if (status is "completed" or "failed" or "canceled")
-                return status == "failed" ? $"failed_{inference.GetProperty("error").GetProperty("code").GetString()}" : status;
-        }
-
-        await Task.Delay(20);
-    }
-}
-
-static string Percentiles(List<double> values)
-{
-    values.Sort();
-    double At(double p) => values[Math.Min(values.Count - 1, (int)(p * values.Count))];
-    return string.Create(CultureInfo.InvariantCulture, $"p50 {At(0.50):F0}  p95 {At(0.95):F0}  p99 {At(0.99):F0}  max {values[^1]:F0}");
-}
-
-internal sealed record LoadOptions(Uri Url, string Key, int Requests, int Concurrency, int Inputs, int Words)
-{
-    public static LoadOptions Parse(string[] args)
-    {
-        string Value(string name, string? fallback) =>
-            args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback
-            ?? throw new ArgumentException($"{name} is required.");
-        int Number(string name, int fallback) => int.Parse(Value(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
-
-        return new(new Uri(Value("--url", "http://127.0.0.1:5080")), Value("--key", null), Number("--requests", 200),
-            Number("--concurrency", 16), Number("--inputs", 1), Number("--words", 12));
-    }
-}
+var report = await new LoadRun(http, options).RunAsync();
+report.Print(Console.Out);
+if (options.ReportPath is { } path)
+    await report.WriteAsync(path);
+return 0;

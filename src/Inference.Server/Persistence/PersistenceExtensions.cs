@@ -39,7 +39,7 @@ public static class PersistenceExtensions
         var options = scope.ServiceProvider.GetRequiredService<IOptions<DatabaseOptions>>().Value;
 
         if (options.ApplyMigrations || db.Database.IsSqlite())
-            await MigrateAsync(db, app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+            await MigrateAsync(db, app.Logger, app.Lifetime.ApplicationStopping).ConfigureAwait(false);
 
         if (db.Database.IsSqlite())
         {
@@ -53,10 +53,18 @@ public static class PersistenceExtensions
     /// <summary>
     /// Applies the pending migrations. On PostgreSQL under a session advisory lock: processes that start together
     /// (several replicas, or every role with <c>Database:ApplyMigrations</c>) migrate one after another, and the later
-    /// ones find nothing left to do, instead of running the same DDL at once and failing.
+    /// ones find nothing left to do, instead of running the same DDL at once and failing. On SQLite under an OS file
+    /// lock, for the same reason and so that a lock left by a killed process cannot block the start (see
+    /// <see cref="SqliteMigrationLock"/>).
     /// </summary>
-    internal static async Task MigrateAsync(InferenceDbContext db, CancellationToken cancellationToken)
+    internal static async Task MigrateAsync(InferenceDbContext db, ILogger logger, CancellationToken cancellationToken)
     {
+        if (db.Database.IsSqlite())
+        {
+            await SqliteMigrationLock.MigrateAsync(db, logger, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (!db.Database.IsNpgsql())
         {
             await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);

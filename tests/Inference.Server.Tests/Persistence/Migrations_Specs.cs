@@ -1,6 +1,7 @@
 using Inference.Server.Persistence;
 using Inference.Server.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Inference.Server.Tests.Persistence;
 
@@ -34,7 +35,7 @@ public sealed class The_migrations
         try
         {
 
-            await Task.WhenAll(contexts.Select(db => PersistenceExtensions.MigrateAsync(db, CancellationToken.None)));
+            await Task.WhenAll(contexts.Select(db => PersistenceExtensions.MigrateAsync(db, NullLogger.Instance, CancellationToken.None)));
 
             Assert.Empty(await contexts[0].Database.GetPendingMigrationsAsync());
             Assert.Equal(contexts[0].Database.GetMigrations(), await contexts[0].Database.GetAppliedMigrationsAsync());
