@@ -3,6 +3,7 @@ using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using MassTransit;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;
@@ -39,13 +40,23 @@ public sealed class InferenceSubmissions(
         InferenceStateMachine.Enter(saga, now);
         db.Inferences.Add(saga);
         db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
 
-        // Not sent now (the broker is away): an orchestrator's outbox sweeper sends it later, and nobody answers in time.
-        // Not cancelled with the call either: a client that hangs up leaves a stored request, which should start now
-        // rather than after the sweeper's wait. The send is bounded by Outbox:SendTimeout.
-        if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, CancellationToken.None).ConfigureAwait(false))
-            return null;
+        // One connection for the write and the dispatch: a pooled connection is reset each time it is taken.
+        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+
+            // Not sent now (the broker is away): an orchestrator's outbox sweeper sends it later, and nobody answers in
+            // time. Not cancelled with the call either: a client that hangs up leaves a stored request, which should start
+            // now rather than after the sweeper's wait. The send is bounded by Outbox:SendTimeout.
+            if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, CancellationToken.None).ConfigureAwait(false))
+                return null;
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+        }
 
         return await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false);
     }

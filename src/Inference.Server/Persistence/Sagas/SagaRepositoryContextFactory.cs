@@ -81,31 +81,41 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
         var outbox = _outbox ? new OutboxBuffer(clock ?? TimeProvider.System) : null;
         var consumeContext = outbox is null ? context : new OutboxConsumeContext<T>(context, outbox);
 
-        await using (var transaction = await db.Database.BeginTransactionAsync(SagaRowLock.IsolationLevel(db), cancellationToken)
-            .ConfigureAwait(false))
+        // One connection for the transaction and the dispatch after it: a pooled connection is reset each time it is
+        // taken, a round trip and a commit of its own.
+        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            try
+            await using (var transaction = await db.Database.BeginTransactionAsync(SagaRowLock.IsolationLevel(db), cancellationToken)
+                .ConfigureAwait(false))
             {
-                await work(consumeContext, outbox).ConfigureAwait(false);
-
-                // Sends made after the repository's last save, if any.
-                if (outbox?.TakePending() is { Count: > 0 } unsaved)
+                try
                 {
-                    db.Set<OutboxMessage>().AddRange(unsaved);
-                    await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                    await work(consumeContext, outbox).ConfigureAwait(false);
+
+                    // Sends made after the repository's last save, if any.
+                    if (outbox?.TakePending() is { Count: > 0 } unsaved)
+                    {
+                        db.Set<OutboxMessage>().AddRange(unsaved);
+                        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
+                catch
+                {
+                    // Each retry gets a fresh scope and context; clearing is a safety net should a caller ever share one.
+                    db.ChangeTracker.Clear();
+                    throw;
+                }
+            }
 
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // Each retry gets a fresh scope and context; clearing is a safety net should a caller ever share one.
-                db.ChangeTracker.Clear();
-                throw;
-            }
+            if (outbox?.HasMessages == true)
+                await dispatcher!.TryDispatchAsync(db, outbox.CorrelationId, cancellationToken).ConfigureAwait(false);
         }
-
-        if (outbox?.HasMessages == true)
-            await dispatcher!.TryDispatchAsync(db, outbox.CorrelationId, cancellationToken).ConfigureAwait(false);
+        finally
+        {
+            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+        }
     }
 }
