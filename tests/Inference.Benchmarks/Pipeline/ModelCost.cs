@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Inference.Benchmarks.Measurement;
 using Inference.Engine;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -27,14 +28,21 @@ internal static class ModelCost
         for (var i = 0; i < 50; i++)
             await model.EmbedAsync(batch, cancellationToken).ConfigureAwait(false);
 
+        var machine = ProcFs.ReadMachine();
         var cpu = Environment.CpuUsage.TotalTime;
         var wall = Stopwatch.StartNew();
         for (var i = 0; i < inputs; i++)
             await model.EmbedAsync(batch, cancellationToken).ConfigureAwait(false);
         var cpuMilliseconds = (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds;
+        var elapsed = wall.Elapsed.TotalMilliseconds;
+        var busy = ProcFs.ReadMachine() - machine;
 
+        // Other work on the machine slows the model down too: with two threads per run, one that is preempted leaves
+        // the other waiting at the join, and that wait is CPU time.
+        var otherPercent = Math.Max(0, ProcFs.TicksToMilliseconds(busy.Processes + busy.Interrupts) - cpuMilliseconds)
+            / ProcFs.TicksToMilliseconds(Math.Max(1, busy.Total)) * 100;
         return new ModelFigures(ModelId, tokens, inputs, options.IntraOpThreads,
-            cpuMilliseconds / inputs, wall.Elapsed.TotalMilliseconds / inputs);
+            Math.Round(cpuMilliseconds / inputs, 3), Math.Round(elapsed / inputs, 3), Math.Round(otherPercent, 1));
     }
 }
 
@@ -44,4 +52,6 @@ internal static class ModelCost
 /// <param name="IntraOpThreads">ONNX Runtime threads per run: the engine's default, as in the worker.</param>
 /// <param name="CpuMsPerInput">CPU time of this process per input, all threads.</param>
 /// <param name="WallMsPerInput">Elapsed time per input.</param>
-internal sealed record ModelFigures(string Model, int Tokens, int Inputs, int IntraOpThreads, double CpuMsPerInput, double WallMsPerInput);
+/// <param name="OtherCpuPercent">The machine's CPU used by other processes meanwhile, in % of all cores.</param>
+internal sealed record ModelFigures(
+    string Model, int Tokens, int Inputs, int IntraOpThreads, double CpuMsPerInput, double WallMsPerInput, double OtherCpuPercent);

@@ -43,6 +43,8 @@ internal sealed class PipelineBenchmark : IBenchmark
         Step($"model: {options.ModelInputs} inputs, one at a time, in this process");
         var model = await ModelCost.MeasureAsync(options.Sentence, options.ModelInputs, cancellationToken).ConfigureAwait(false);
         Detail($"{model.Tokens} tokens; {model.CpuMsPerInput:F2} ms CPU and {model.WallMsPerInput:F2} ms elapsed per input ({model.IntraOpThreads} intra-op threads)");
+        if (model.OtherCpuPercent > PipelineFigures.DisturbedOtherCpuPercent)
+            warnings.Add($"the model was timed while {model.OtherCpuPercent:F1}% of the machine's CPU went to other work: its figure is not reliable");
 
         using var rabbit = new RabbitMqManagement(services.RabbitMqManagement);
         var redisOptions = ConfigurationOptions.Parse(services.Redis);
