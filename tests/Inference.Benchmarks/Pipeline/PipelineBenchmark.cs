@@ -180,8 +180,8 @@ internal sealed class PipelineBenchmark : IBenchmark
     }
 
     private static string Describe(Interference interference) => string.Create(CultureInfo.InvariantCulture,
-        $"{interference.OtherCpuPercent:F1}% of the machine's CPU elsewhere, {interference.OtherDatabaseCommits} commits in other databases, " +
-        $"{interference.OtherVhostPublishes} messages in other virtual hosts");
+        $"{interference.OtherCpuPercent:F1}% of the machine's CPU elsewhere, {interference.StealPercent:F1}% stolen by the host, " +
+        $"{interference.OtherDatabaseCommits} commits in other databases, {interference.OtherVhostPublishes} messages in other virtual hosts");
 
     private static MachineInfo Machine()
     {

@@ -123,13 +123,16 @@ internal static class PipelineFigures
         var otherPublishes = countedEnd.Traffic
             .Where(v => v.Key != sandbox)
             .Sum(v => Math.Max(0, v.Value.Published - (counted.Traffic.GetValueOrDefault(v.Key)?.Published ?? 0)));
+        var stealPercent = machine.Steal / capacity * 100;
         return new Interference(
             Round(otherPercent, 1),
             Round(machine.Interrupts / capacity * 100, 1),
-            Round(machine.Steal / capacity * 100, 1),
+            Round(stealPercent, 1),
             otherCommits,
             otherPublishes,
-            otherPercent > DisturbedOtherCpuPercent || otherCommits > DisturbedOtherCommits || otherPublishes > DisturbedOtherPublishes);
+            // Steal is time the host ran other guests on this machine's cores: their caches, and often its own sibling threads.
+            otherPercent > DisturbedOtherCpuPercent || stealPercent > DisturbedOtherCpuPercent
+            || otherCommits > DisturbedOtherCommits || otherPublishes > DisturbedOtherPublishes);
     }
 
     private static double Round(double value, int digits) => Math.Round(value, digits, MidpointRounding.AwayFromZero);

@@ -119,7 +119,7 @@ internal sealed record CpuPerRequest(
 /// <summary>Signs that something besides this run used the machine or the shared services during a window.</summary>
 /// <param name="OtherCpuPercent">Machine CPU not charged to any measured process, in % of all cores.</param>
 /// <param name="InterruptCpuPercent">Interrupt handling (loopback networking among it), in % of all cores; informational.</param>
-/// <param name="StealPercent">Time the hypervisor gave to other guests, in % of all cores.</param>
+/// <param name="StealPercent">Time the hypervisor gave to other guests while this one had work, in % of all cores.</param>
 /// <param name="OtherDatabaseCommits">Commits in other databases of the PostgreSQL server.</param>
 /// <param name="OtherVhostPublishes">Messages published into other virtual hosts of the broker.</param>
 /// <param name="Disturbed">True when any of these suggests the figures were moved by other work.</param>
