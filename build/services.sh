@@ -456,7 +456,7 @@ CONF
         stop_rabbitmq_quietly
         # A node that never got as far as its pid file: the start script stops it on SIGTERM.
         kill "$DAEMON_PID" 2>/dev/null || true
-        die_with_logs "rabbitmq: $( ((rc == 2)) && echo 'exited during start-up' || echo "not ready within ${STARTUP_TIMEOUT}s (await_startup, AMQP port and management API must all answer)")" \
+        die_with_logs "rabbitmq: $( ((rc == 2)) && echo 'exited during start-up' || echo "not ready within ${STARTUP_TIMEOUT}s (the AMQP port and the management API must both answer)")" \
             "$RABBIT_OUT" "$RABBIT_LOG"
     fi
     log "rabbitmq: started on 127.0.0.1:$RABBIT_PORT (management :$RABBIT_MGMT_PORT) in $(($(now_ms) - started)) ms (node $RABBIT_NODE)"
