@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The outage drill. Runs one API, two orchestrators and two workers as separate processes, drives a load through the
 # API with tests/Inference.LoadTest (a share of it hostile inputs), and meanwhile kills orchestrators and workers with
-# SIGKILL (and restarts them), restarts PostgreSQL and restarts RabbitMQ. Then checks what a client and an operator
+# SIGKILL four times (and restarts them), restarts PostgreSQL and restarts RabbitMQ (through ./build/services.sh).
+# Like a supervisor, it also restarts any process that exits by itself. Then checks what a client and an operator
 # must be able to rely on, prints each check, and exits 1 if any fails.
 #
 #   ./build/crash-check.sh [--long] [--requests N] [--concurrency 16] [--bad-inputs 0.1] [--redis-pause SECONDS]
 #                          [--port-base 5310] [--no-build]
 #
-#   --long          also stops PostgreSQL for 30 s, and sends 2000 requests instead of 600
+#   --long          sends 2000 requests instead of 600, and also kills an orchestrator and a worker once more, stops
+#                   PostgreSQL for 30 s and restarts it once more
 #   --bad-inputs    share of the requests that carry a hostile input (NUL, another control character, a lone
 #                   surrogate, bytes that are not UTF-8); each must be answered 400 with its code. 0 sends none.
 #   --redis-pause   also freezes Redis (CLIENT PAUSE) for that long in the middle of the load
@@ -231,6 +233,7 @@ if ((redis_pause > 0)); then
   pause 3
   echo "    $(at)  Redis paused for $redis_pause s"
   redis CLIENT PAUSE $((redis_pause * 1000)) ALL >/dev/null
+  pause "$redis_pause"
 fi
 last_outage=$((SECONDS - t0))
 while alive "$load"; do supervise; sleep 0.5; done
