@@ -1,149 +1,327 @@
 #!/usr/bin/env bash
-# Kills the orchestrator and the worker with SIGKILL in the middle of a load, restarts them, and checks that
-# every accepted request still ended and that the quota counted exactly what completed.
+# The outage drill. Runs one API, two orchestrators and two workers as separate processes, drives a load through the
+# API with tests/Inference.LoadTest (a share of it hostile inputs), and meanwhile kills orchestrators and workers with
+# SIGKILL four times (and restarts them), restarts PostgreSQL and restarts RabbitMQ (through ./build/services.sh).
+# Like a supervisor, it also restarts any process that exits by itself. Then checks what a client and an operator
+# must be able to rely on, prints each check, and exits 1 if any fails.
 #
-#   ./build/crash-check.sh [--requests 600] [--concurrency 16] [--redis-pause SECONDS]
+#   ./build/crash-check.sh [--long] [--requests N] [--concurrency 16] [--bad-inputs 0.1] [--redis-pause SECONDS]
+#                          [--port-base 5310] [--no-build]
 #
-# --redis-pause also freezes Redis (CLIENT PAUSE) for that long in the middle of the load: commands that time out
-# on the client may still run once Redis wakes, which is where counting twice would show.
+#   --long          sends 2000 requests instead of 600, and also kills an orchestrator and a worker once more, stops
+#                   PostgreSQL for 30 s and restarts it once more
+#   --bad-inputs    share of the requests that carry a hostile input (NUL, another control character, a lone
+#                   surrogate, bytes that are not UTF-8); each must be answered 400 with its code. 0 sends none.
+#   --redis-pause   also freezes Redis (CLIENT PAUSE) for that long in the middle of the load
+#   --port-base     the five processes listen on this port and the four after it
+#   --no-build      use the Release build already in artifacts/ (./build/test.sh has just made it)
 #
-# Runs the three roles as separate processes on the test services of ./build/services.sh (started if needed), in
-# a database, virtual host and Redis key prefix of their own, all removed afterwards. Prints the load generator's
-# figures and the checks; exits 1 if a check fails. Takes about a minute on two cores.
+# The services are a second set of ./build/services.sh's, in /tmp/inference-drill-services on ports offset by 1000
+# (PostgreSQL 56432, Redis 57379, RabbitMQ 56672, management 56673), never the shared test services: restarting those
+# would fail whatever tests other checkouts run at that moment. They are started if needed and left running for the
+# next drill. Each run has a database, virtual host and Redis key prefix of its own, removed afterwards.
+#
+# The checks: every request answered 202 is final and readable, and none was ever answered 404; no client saw a 5xx
+# other than 503 `unavailable`, nor a connection failure; hostile inputs were refused with their codes; nothing is left
+# reserved in Redis, and Redis charged exactly the tokens of the completed requests; the queues drained and the error
+# queues are empty. The short run takes about 3 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-requests=600
+long=false
+requests=""
 concurrency=16
+bad_inputs=0.1
 redis_pause=0
+port_base=5310
+build=true
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --long) long=true; shift ;;
     --requests) requests="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
+    --bad-inputs) bad_inputs="$2"; shift 2 ;;
     --redis-pause) redis_pause="$2"; shift 2 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
+    --port-base) port_base="$2"; shift 2 ;;
+    --no-build) build=false; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ -z $requests ]]; then
+  if $long; then requests=2000; else requests=600; fi
+fi
+# How long, after the load, every accepted request gets to become final. A healthy system needs seconds.
+if $long; then final_timeout=60; else final_timeout=30; fi
+# How long a client follows its request before it sends the next one; whatever is not final by then is read again at
+# the end. Short, so that requests that never end do not hold the clients and thin out the load.
+follow_timeout=15
 
-./build/services.sh start >/dev/null
-eval "$(./build/services.sh env)"
+# Our own set of services, whatever the caller's INFERENCE_TEST_* variables point at (./build/test.sh exports the
+# shared ones): those would count as external, and external services are never restarted.
+drill_services=(env -u INFERENCE_TEST_POSTGRES -u INFERENCE_TEST_REDIS -u INFERENCE_TEST_RABBITMQ
+  -u INFERENCE_TEST_RABBITMQ_MANAGEMENT INFERENCE_SERVICES_DIR=/tmp/inference-drill-services INFERENCE_SERVICES_PORT_OFFSET=1000)
+# Nothing started here may inherit the drill's lock (fd 8): a daemon would hold it after the drill ends.
+services() { "${drill_services[@]}" ./build/services.sh "$@" 8>&-; }
+pg_port=56432
+redis_port=57379
+rabbit_port=56672
+mgmt="http://127.0.0.1:56673/api"
+pg="postgresql://inference:inference@127.0.0.1:$pg_port"
+redis() { redis-cli -p "$redis_port" "$@"; }
+
+started_at=$SECONDS
 work="$(mktemp -d /tmp/inference-crash-check.XXXXXX)"
 name="crash_check_$(date +%s)"
-pg="postgresql://inference:inference@127.0.0.1:55432"
-mgmt="http://127.0.0.1:55673/api"
-pids=()
+declare -A port pid planned started
+names=(orchestrator-1 orchestrator-2 worker-1 worker-2 api)
+i=0
+for n in api orchestrator-1 orchestrator-2 worker-1 worker-2; do port[$n]=$((port_base + i)); i=$((i + 1)); done
+load=""
+outages=false
 
 cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for n in "${names[@]}"; do [[ -n ${pid[$n]:-} ]] && kill -9 "${pid[$n]}" 2>/dev/null || true; done
+  [[ -n $load ]] && kill -9 "$load" 2>/dev/null || true
+  # An interrupted drill may have left a service stopped.
+  if $outages; then services start >/dev/null 2>&1 || true; fi
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
   curl -sf -u inference:inference -X DELETE "$mgmt/vhosts/$name" >/dev/null || true
-  redis-cli -p 56379 --scan --pattern "$name:*" | xargs -r redis-cli -p 56379 DEL >/dev/null || true
+  redis --scan --pattern "$name:*" | xargs -r redis-cli -p "$redis_port" DEL >/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo "==> build"
-dotnet publish src/Inference.Server -c Release -o "$work/server" -v quiet -nologo >/dev/null
-dotnet build tests/Inference.LoadTest -c Release -v quiet -nologo >/dev/null
+if $build; then
+  echo "==> build"
+  dotnet build src/Inference.Server -c Release -v quiet -nologo >/dev/null
+  dotnet build tests/Inference.LoadTest -c Release -v quiet -nologo >/dev/null
+fi
+# A copy, so that a build during the drill cannot change the binaries under the running processes.
+dotnet publish src/Inference.Server -c Release --no-build -o "$work/server" -v quiet -nologo >/dev/null
+loadtest=artifacts/bin/Inference.LoadTest/release/Inference.LoadTest.dll
+[[ -f $loadtest ]] || { echo "no $loadtest: build first, or drop --no-build" >&2; exit 1; }
+
+# One drill at a time: two would restart each other's services. Taken after the build, whose compiler servers outlive it.
+exec 8>/tmp/inference-drill.lock
+flock -w 900 8 || { echo "another drill has held /tmp/inference-drill.lock for 15 minutes" >&2; exit 1; }
+
+built_at=$SECONDS
+echo "==> services (second set, /tmp/inference-drill-services)"
+services start 2>&1 | sed 's/^/    /'
+for n in "${names[@]}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${port[$n]}") 2>/dev/null; then
+    echo "port ${port[$n]} (for $n) is taken; choose others with --port-base" >&2
+    exit 1
+  fi
+done
 
 psql "$pg/postgres" -qc "CREATE DATABASE $name" >/dev/null
 curl -sf -u inference:inference -X PUT "$mgmt/vhosts/$name" >/dev/null
 curl -sf -u inference:inference -X PUT -H 'content-type: application/json' \
   -d '{"configure":".*","write":".*","read":".*"}' "$mgmt/permissions/$name/inference" >/dev/null
 
-export ConnectionStrings__RabbitMq="amqp://inference:inference@127.0.0.1:55672/$name"
-export ConnectionStrings__Postgres="Host=127.0.0.1;Port=55432;Username=inference;Password=inference;Database=$name"
-export ConnectionStrings__Redis="127.0.0.1:56379"
+export ConnectionStrings__RabbitMq="amqp://inference:inference@127.0.0.1:$rabbit_port/$name"
+export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$pg_port;Username=inference;Password=inference;Database=$name"
+export ConnectionStrings__Redis="127.0.0.1:$redis_port"
 export Quota__KeyPrefix="$name" Dev__ApiKey=crash-check Database__ApplyMigrations=true
 export Orchestration__DeadlineSweepInterval=00:00:01 Logging__LogLevel__Default=Warning
+# Two models and two orchestrators share two cores: a worker that takes them all starves the rest.
+export Engine__IntraOpThreads=1
 
-declare -A port=([api]=5300 [orchestrator]=5301 [worker]=5302)
-declare -A pid
+t0=$SECONDS
+at() { echo "+$((SECONDS - t0)) s"; }
+
 start() {
-  "$work/server/Inference.Server" --role "$1" --urls "http://127.0.0.1:${port[$1]}" >>"$work/$1.log" 2>&1 &
+  "$work/server/Inference.Server" --role "${1%-*}" --urls "http://127.0.0.1:${port[$1]}" >>"$work/$1.log" 2>&1 8>&- &
   pid[$1]=$!
-  pids+=("$!")
+  planned[$1]=up
+  started[$1]=$SECONDS
   disown "$!" # its death by SIGKILL is the point, not news
 }
-ready() { until curl -sf "http://127.0.0.1:${port[$1]}/health/ready" >/dev/null; do sleep 0.2; done; }
+
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
+
+# What a supervisor (systemd, Kubernetes) would do: a process that exits by itself is started again, at most every
+# 5 s (one that cannot start while PostgreSQL is down would otherwise be restarted in a tight loop). Said, and counted.
+unplanned=0
+supervise() {
+  local n
+  for n in "${names[@]}"; do
+    if [[ ${planned[$n]:-} == up ]] && ((SECONDS - started[$n] >= 5)) && ! alive "${pid[$n]}"; then
+      echo "    $(at)  $n (pid ${pid[$n]}) exited by itself; started again (its log: last lines below if a check fails)"
+      unplanned=$((unplanned + 1))
+      start "$n"
+    fi
+  done
+}
+
+# Sleeps while supervising.
+pause() {
+  local until=$((SECONDS + $1))
+  while ((SECONDS < until)); do supervise; sleep 0.5; done
+}
+
 crash() {
-  echo "    kill -9 $1 (pid ${pid[$1]}) at +$((SECONDS - t0)) s"
+  echo "    $(at)  kill -9 $1 (pid ${pid[$1]}), back after $2 s"
+  planned[$1]=down
   kill -9 "${pid[$1]}"
-  sleep "$2"
+  pause "$2"
   start "$1"
 }
 
-echo "==> start api, orchestrator, worker ($name)"
-for role in orchestrator worker api; do start "$role"; done
-for role in orchestrator worker api; do ready "$role"; done
+# Runs a services.sh command in the background, supervising until it returns.
+service() {
+  local began=$SECONDS job rc=0
+  services "$@" >>"$work/services.log" 2>&1 &
+  job=$!
+  while alive "$job"; do supervise; sleep 0.5; done
+  wait "$job" || rc=$?
+  ((rc == 0)) || { echo "    services.sh $* failed:"; tail -n 20 "$work/services.log"; exit 1; }
+  echo "    $(at)  services.sh $* ($((SECONDS - began)) s)"
+}
 
-echo "==> load: $requests requests, concurrency $concurrency, with crashes"
+ready() {
+  local deadline=$((SECONDS + 120))
+  until curl -sf "http://127.0.0.1:${port[$1]}/health/ready" >/dev/null; do
+    if ((SECONDS > deadline)) || ! alive "${pid[$1]}"; then
+      echo "$1 did not become ready; its log:" >&2
+      tail -n 40 "$work/$1.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+services_at=$SECONDS
+echo "==> start api, 2 orchestrators, 2 workers ($name, ports ${port[api]}-$((port_base + 4)))"
+start orchestrator-1
+ready orchestrator-1 # migrates the database before the others look for it
+for n in orchestrator-2 worker-1 worker-2 api; do start "$n"; done
+for n in "${names[@]}"; do ready "$n"; done
+
+processes_at=$SECONDS
+echo "==> load: $requests requests, concurrency $concurrency, hostile inputs $bad_inputs, with outages"
 t0=$SECONDS
-dotnet artifacts/bin/Inference.LoadTest/release/Inference.LoadTest.dll --url "http://127.0.0.1:${port[api]}" \
-  --key crash-check --requests "$requests" --concurrency "$concurrency" >"$work/load.txt" 2>&1 &
+dotnet "$loadtest" --url "http://127.0.0.1:${port[api]}" --key crash-check --requests "$requests" \
+  --concurrency "$concurrency" --bad-inputs "$bad_inputs" --report "$work/load.json" \
+  --follow-timeout "$follow_timeout" --final-timeout "$final_timeout" >"$work/load.txt" 2>&1 8>&- &
 load=$!
-pids+=("$load")
-sleep 4; crash orchestrator 3
-sleep 4; crash worker 3
-sleep 3; crash orchestrator 2
-if [[ "$redis_pause" -gt 0 ]]; then
-  sleep 3
-  echo "    redis paused for $redis_pause s at +$((SECONDS - t0)) s"
-  redis-cli -p 56379 CLIENT PAUSE $((redis_pause * 1000)) ALL >/dev/null
-fi
-wait "$load"
-sed 's/^/    /' "$work/load.txt"
+outages=true
 
+pause 4; crash orchestrator-1 3
+pause 2; crash worker-1 3
+pause 2; service restart postgres
+pause 4; crash orchestrator-2 2
+pause 2; service restart rabbitmq
+pause 3; crash worker-2 3
+if $long; then
+  pause 5; crash orchestrator-1 2
+  pause 10
+  echo "    $(at)  PostgreSQL stopped for 30 s"
+  service stop postgres
+  pause 30
+  service start postgres
+  pause 5; crash worker-1 3
+  pause 5; service restart postgres
+fi
+if ((redis_pause > 0)); then
+  pause 3
+  echo "    $(at)  Redis paused for $redis_pause s"
+  redis CLIENT PAUSE $((redis_pause * 1000)) ALL >/dev/null
+  pause "$redis_pause"
+fi
+last_outage=$((SECONDS - t0))
+while alive "$load"; do supervise; sleep 0.5; done
+load_rc=0
+wait "$load" || load_rc=$?
+echo "    $(at)  load and final reads done"
+sed 's/^/    /' "$work/load.txt"
+((load_rc == 0)) || { echo "the load generator failed (exit $load_rc)"; exit 1; }
+
+load_at=$SECONDS
 echo "==> checks"
 failed=0
-check() {
-  if [[ "$2" == "$3" ]]; then echo "    ok    $1: $2"; else echo "    FAIL  $1: $2, expected $3"; failed=1; fi
+check() { # check <what> <seen> <expected> [detail]
+  if [[ "$2" == "$3" ]]; then
+    echo "    ok    $1: $2${4:+ ($4)}"
+  else
+    echo "    FAIL  $1: $2, expected $3${4:+ ($4)}"
+    failed=1
+  fi
 }
-# Settling and releasing follow the final state; give the last ones a moment to land.
-for _ in $(seq 50); do
-  held=$(for key in $(redis-cli -p 56379 --scan --pattern "$name:quota:{dev}:reservation:*"); do
-    redis-cli -p 56379 HGET "$key" state; done | grep -c '^reserved$' || true)
-  [[ "$held" == 0 ]] && break
-  sleep 0.2
-done
+report() { python3 -c "import json, sys; r = json.load(open('$work/load.json')); print($1)"; }
+counts='lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"'
 
-rows=$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas")
-completed=$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state = 'Completed'")
-unfinished=$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state IN ('Submitted', 'QuotaReserved', 'Inferring')")
-tokens=$(psql "$pg/$name" -Atc "SELECT coalesce(sum(prompt_tokens), 0) FROM inference_sagas WHERE current_state = 'Completed'")
-charged=0
-for day in $(redis-cli -p 56379 --scan --pattern "$name:quota:{dev}:day:*"); do
-  charged=$((charged + $(redis-cli -p 56379 GET "$day")))
-done
-states=$(for key in $(redis-cli -p 56379 --scan --pattern "$name:quota:{dev}:reservation:*"); do
-  redis-cli -p 56379 HGET "$key" state; done)
-settled=$(grep -c '^settled$' <<<"$states" || true)
-held=$(grep -c '^reserved$' <<<"$states" || true)
+# Settling and releasing follow the final state, and settlements retry through outages: let them land.
+# One redis-cli for all the keys: one per key takes minutes with thousands of requests.
+held_reservations() {
+  redis --scan --pattern "$name:quota:{dev}:reservation:*" | sed 's/^/HGET /; s/$/ state/' | redis | grep -c '^reserved$' || true
+}
 queued() {
   curl -sf -u inference:inference "$mgmt/queues/$name" | python3 -c \
     'import json, sys; print(sum(q.get("messages", 0) for q in json.load(sys.stdin) if not q["name"].endswith("_error")))'
 }
 # The management API's counts lag by up to its statistics interval (5 s).
-for _ in $(seq 40); do queued=$(queued); [[ "$queued" == 0 ]] && break; sleep 0.25; done
-errors=$(curl -sf -u inference:inference "$mgmt/queues/$name" | python3 -c \
-  'import json, sys; print(" ".join(q["name"] for q in json.load(sys.stdin) if q["name"].endswith("_error")) or "none")')
+for _ in $(seq 60); do
+  held=$(held_reservations)
+  queued=$(queued)
+  [[ $held == 0 && $queued == 0 ]] && break
+  sleep 0.5
+done
 
-check "requests stored" "$rows" "$requests"
-if [[ "$redis_pause" -gt 0 ]]; then
-  # A reservation that could not be decided in its 3.6 s fails its request (quota_unavailable): expected here.
-  echo "    info  requests completed: $completed; failed: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(error_code || ' ' || n, ', '), 'none') FROM (SELECT error_code, count(*) AS n FROM inference_sagas WHERE current_state = 'Failed' GROUP BY 1) f")"
-else
-  check "requests completed" "$completed" "$requests"
+# The submissions must outlast the outages, or the drill proves nothing about them.
+submitted_until=$(report 'int(r["elapsed_seconds"])')
+check "outages under load: submissions went on after the last outage" "$( ((submitted_until >= last_outage)) && echo yes || echo no)" yes \
+  "submissions until +$submitted_until s, last outage over at +$last_outage s"
+accepted=$(report 'r["accepted"]["count"]')
+check "requests answered 202 that are final and readable" "$(report 'r["accepted"]["final_and_readable"]')" "$accepted" \
+  "$(report "($counts)(r['accepted']['final_by_status'])"); not final: $(report 'len(r["accepted"]["not_final"])'); unreadable: $(report 'len(r["accepted"]["unreadable"])')"
+check "requests answered 404 after their 202" "$(report 'len(r["accepted"]["not_found_after_accepted"])')" 0
+check "5xx other than 503 unavailable" "$(report "($counts)(r['other_server_errors'])")" none
+check "connection failures and client timeouts" "$(report "($counts)(r['connection_errors'])")" none
+echo "    info  503 unavailable answers retried: $(report 'r["retried_503"]'); GET errors retried: $(report "($counts)(r['get_errors'])")"
+if [[ $(report 'r["bad_inputs"]["sent"]') != 0 ]]; then
+  check "hostile inputs refused with 400 and their code" "$(report 'r["bad_inputs"]["as_expected"]')" "$(report 'r["bad_inputs"]["sent"]')" \
+    "mismatches: $(report "($counts)(r['bad_inputs']['mismatches'])")"
 fi
-check "requests unfinished" "$unfinished" 0
-check "reservations settled" "$settled" "$completed"
-check "reservations still held" "$held" 0
-check "tokens charged in Redis = prompt tokens of completed requests" "$charged" "$tokens"
+
+check "reservations still held in Redis" "$held" 0
+tokens=$(psql "$pg/$name" -Atc "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM inference_sagas WHERE current_state = 'Completed'")
+charged=0
+for day in $(redis --scan --pattern "$name:quota:{dev}:day:*"); do charged=$((charged + $(redis GET "$day"))); done
+check "tokens charged in Redis = tokens of the completed requests" "$charged" "$tokens" \
+  "the clients read $(report 'r["accepted"]["completed_tokens"]') for the completed requests they were answered 202 for"
 check "messages left in queues" "$queued" 0
-if [[ "$redis_pause" -gt 0 && "$errors" == "inference-quota_error" ]]; then
-  echo "    info  error queues: inference-quota_error (the reservations that faulted; their requests failed and released)"
-else
-  check "error queues" "$errors" none
+errors=$(curl -sf -u inference:inference "$mgmt/queues/$name" | python3 -c \
+  'import json, sys; print(", ".join(q["name"] + ": " + str(q.get("messages", 0)) for q in json.load(sys.stdin) if q["name"].endswith("_error") and q.get("messages", 0)) or "none")')
+check "messages in error queues" "$errors" none
+echo "    info  saga rows: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(current_state || ' ' || n, ', '), 'none') FROM (SELECT current_state, count(*) AS n FROM inference_sagas GROUP BY 1 ORDER BY 1) s"), for $accepted answered 202"
+echo "    info  failed requests by code: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(coalesce(error_code, '?') || ' ' || n, ', '), 'none') FROM (SELECT error_code, count(*) AS n FROM inference_sagas WHERE current_state = 'Failed' GROUP BY 1 ORDER BY 1) f")"
+# Where the requests a client could not see through ended up, as the database tells.
+states_of() {
+  local ids
+  ids=$(report "\"','\".join(r['accepted']['$1'])")
+  [[ -n $ids ]] || { echo none; return; }
+  psql "$pg/$name" -Atc "SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT coalesce(s.current_state, 'no saga row') AS state, count(*) AS n
+    FROM unnest(ARRAY['$ids']::uuid[]) AS a(id) LEFT JOIN inference_sagas s ON s.correlation_id = a.id GROUP BY 1 ORDER BY 1) x"
+}
+echo "    info  requests not final, by input: $(report "($counts)(r['accepted']['not_final_by_input'])"); in the database now: $(states_of not_final)"
+echo "    info  requests answered 404 after 202, by input: $(report "($counts)(r['accepted']['not_found_after_accepted_by_input'])"); in the database now: $(states_of not_found_after_accepted)"
+echo "    info  processes that exited by themselves and were started again: $unplanned"
+
+if ((failed)); then
+  echo "==> the last lines each process logged at warning or above"
+  for n in "${names[@]}"; do
+    echo "    --- $n"
+    grep -E '^(warn|fail|crit)' -A 1 "$work/$n.log" | tail -n 8 | cut -c 1-240 | sed 's/^/    /' || true
+  done
 fi
+echo "==> $( ((failed)) && echo FAILED || echo passed ) in $((SECONDS - started_at)) s: build $((built_at - started_at)) s," \
+  "services $((services_at - built_at)) s, processes $((processes_at - services_at)) s, load $((load_at - processes_at)) s," \
+  "checks $((SECONDS - load_at)) s (load average $(cut -d ' ' -f 1-3 /proc/loadavg))"
 exit "$failed"

@@ -6,10 +6,20 @@
 # The tests talk to real PostgreSQL, Redis and RabbitMQ, so first make sure those answer on
 # loopback (build/services.sh reuses running ones and starts the rest, or passes through
 # INFERENCE_TEST_* variables that point elsewhere), then build once and test the build.
+#
+# A full run (no arguments) with INFERENCE_CRASH_CHECK=1 then runs the short outage drill,
+# ./build/crash-check.sh (about 3 minutes), on that build. Any argument, such as --filter, skips the
+# drill: a focused run is for a quick answer. The drill is behind the variable until the fixes it
+# checks for have landed; then it runs on every full run.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+fi
 
 now() { date +%s; }
 started=$(now)
@@ -40,6 +50,20 @@ if ((build_rc == 0)); then
 fi
 test_done=$(now)
 
+# The drill needs the build and reuses it; a focused run skips it.
+crash_rc=0
+crash_state="skipped (arguments given)"
+if ((build_rc != 0)); then
+    crash_state="skipped (build failed)"
+elif (($# == 0)) && [[ ${INFERENCE_CRASH_CHECK:-} == 1 ]]; then
+    echo "==> crash check (build/crash-check.sh, the short outage drill)"
+    ./build/crash-check.sh --no-build || crash_rc=$?
+    crash_state=$( ((crash_rc == 0)) && echo ok || echo "FAILED (exit $crash_rc)")
+elif (($# == 0)); then
+    crash_state="skipped (set INFERENCE_CRASH_CHECK=1 to run it)"
+fi
+crash_done=$(now)
+
 echo
 echo "==================== summary ===================="
 printf '  services  %4ss  ok\n' "$((services_done - started))"
@@ -49,8 +73,14 @@ if ((build_rc == 0)); then
 else
     printf '  test         -  skipped (build failed)\n'
 fi
-printf '  total     %4ss\n' "$((test_done - started))"
+if [[ $crash_state == skipped* ]]; then
+    printf '  crash        -  %s\n' "$crash_state"
+else
+    printf '  crash     %4ss  %s\n' "$((crash_done - test_done))" "$crash_state"
+fi
+printf '  total     %4ss\n' "$((crash_done - started))"
 echo "================================================="
 
 if ((build_rc != 0)); then exit "$build_rc"; fi
-exit "$test_rc"
+if ((test_rc != 0)); then exit "$test_rc"; fi
+exit "$crash_rc"

@@ -154,7 +154,8 @@ internal sealed class LoadRecorder
                     _accepted.Values.Count(a => a.Final is { Readable: true }),
                     Sorted(finalByStatus),
                     _accepted.Values.Where(a => a.Final is { Outcome: "completed" }).Sum(a => a.Final!.TotalTokens),
-                    notFinal, unreadable, [.. _acceptedInOrder.Where(_notFoundAfterAccepted.Contains)]),
+                    notFinal, unreadable, [.. _acceptedInOrder.Where(_notFoundAfterAccepted.Contains)],
+                    ByInput(notFinal), ByInput(_notFoundAfterAccepted)),
                 failed.Count,
                 new Latencies(Percentiles.Of(_post), Percentiles.Of(_post202), Percentiles.Of(_toFinal)),
                 [.. _acceptedInOrder]);
@@ -162,6 +163,10 @@ internal sealed class LoadRecorder
     }
 
     private static SortedDictionary<string, int> Sorted(Dictionary<string, int> counts) => new(counts, StringComparer.Ordinal);
+
+    /// <summary>How many of these accepted requests carried each kind of input, to tell outages from hostile inputs.</summary>
+    private SortedDictionary<string, int> ByInput(IEnumerable<Guid> ids) =>
+        Sorted(ids.GroupBy(id => _accepted[id].Submission.KindName).ToDictionary(g => g.Key, g => g.Count()));
 
     private sealed class AcceptedRequest(Submission submission, TimeSpan submittedAt)
     {
@@ -232,9 +237,9 @@ internal sealed record Report(
         output.WriteLine($"GET errors (retried):    {Counts(GetErrors)}");
         output.WriteLine($"hostile inputs:          {BadInputs.Sent} sent, {BadInputs.AsExpected} refused with their code; mismatches: {Counts(BadInputs.Mismatches)}");
         output.WriteLine($"accepted (202):          {Accepted.Count}, final and readable {Accepted.FinalAndReadable} ({Counts(Accepted.FinalByStatus)})");
-        output.WriteLine($"    not final:           {Ids(Accepted.NotFinal)}");
+        output.WriteLine($"    not final:           {Ids(Accepted.NotFinal)}; by input: {Counts(Accepted.NotFinalByInput)}");
         output.WriteLine($"    final, unreadable:   {Ids(Accepted.Unreadable)}");
-        output.WriteLine($"    404 after 202:       {Ids(Accepted.NotFoundAfterAccepted)}");
+        output.WriteLine($"    404 after 202:       {Ids(Accepted.NotFoundAfterAccepted)}; by input: {Counts(Accepted.NotFoundAfterAcceptedByInput)}");
         output.WriteLine($"failures:                {Failures}");
         output.WriteLine($"POST ms          {LatencyMs.Post}");
         output.WriteLine($"POST (202) ms    {LatencyMs.Post202}");
@@ -255,7 +260,9 @@ internal sealed record AcceptedRequests(
     long CompletedTokens,
     IReadOnlyList<Guid> NotFinal,
     IReadOnlyList<Guid> Unreadable,
-    IReadOnlyList<Guid> NotFoundAfterAccepted);
+    IReadOnlyList<Guid> NotFoundAfterAccepted,
+    SortedDictionary<string, int> NotFinalByInput,
+    SortedDictionary<string, int> NotFoundAfterAcceptedByInput);
 
 internal sealed record Latencies(Percentiles Post, [property: JsonPropertyName("post_202")] Percentiles Post202, Percentiles ToFinal);
 
