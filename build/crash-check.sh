@@ -15,6 +15,7 @@
 #   --redis-pause   also freezes Redis (CLIENT PAUSE) for that long in the middle of the load
 #   --port-base     the five processes listen on this port and the four after it
 #   --no-build      use the Release build already in artifacts/ (./build/test.sh has just made it)
+#   --keep-logs DIR copy the processes' logs and the load report to DIR before cleaning up
 #
 # The services are a second set of ./build/services.sh's, in /tmp/inference-drill-services on ports offset by 1000
 # (PostgreSQL 56432, Redis 57379, RabbitMQ 56672, management 56673), never the shared test services: restarting those
@@ -35,9 +36,11 @@ bad_inputs=0.1
 redis_pause=0
 port_base=5310
 build=true
+keep_logs=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --long) long=true; shift ;;
+    --keep-logs) keep_logs="$2"; shift 2 ;;
     --requests) requests="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --bad-inputs) bad_inputs="$2"; shift 2 ;;
@@ -88,6 +91,7 @@ cleanup() {
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
   curl -sf -u inference:inference -X DELETE "$mgmt/vhosts/$name" >/dev/null || true
   redis --scan --pattern "$name:*" | xargs -r redis-cli -p "$redis_port" DEL >/dev/null || true
+  if [[ -n $keep_logs ]]; then mkdir -p "$keep_logs" && cp "$work"/*.log "$work"/*.json "$keep_logs"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

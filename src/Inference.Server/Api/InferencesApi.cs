@@ -101,7 +101,7 @@ public static class InferencesApi
         if (decision is InferenceRejected rejected)
             return Rejected(http, rejected);
 
-        var status = InferenceStatus.ToApi(decision is InferenceAccepted ? "QuotaReserved" : InferenceStatus.Submitted);
+        var status = InferenceStatus.ToApi(decision is InferenceAccepted ? InferenceStatus.QuotaReserved : InferenceStatus.Submitted);
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, message.SubmittedAt,

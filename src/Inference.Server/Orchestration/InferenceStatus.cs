@@ -6,6 +6,9 @@ public static class InferenceStatus
     /// <summary>The state a request starts in, named as the machine names it.</summary>
     public const string Submitted = nameof(InferenceStateMachine.Submitted);
 
+    /// <summary>The state of a request whose tokens are reserved, named as the machine names it.</summary>
+    public const string QuotaReserved = nameof(InferenceStateMachine.QuotaReserved);
+
     private static readonly Dictionary<string, string> ApiNames = new(StringComparer.Ordinal)
     {
         ["Submitted"] = "submitted",
