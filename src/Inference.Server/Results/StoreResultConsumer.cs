@@ -12,27 +12,26 @@ public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider cloc
     public async Task Consume(ConsumeContext<StoreResult> context)
     {
         var id = context.Message.InferenceId;
-        if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
+        var embeddings = context.Message.Output.Embeddings ?? [];
+        db.Results.Add(new InferenceResult
         {
-            var embeddings = context.Message.Output.Embeddings ?? [];
-            db.Results.Add(new InferenceResult
-            {
-                InferenceId = id,
-                Embeddings = EmbeddingEncoding.Encode(embeddings, out var dimensions),
-                Dimensions = dimensions,
-                CreatedAt = clock.GetUtcNow(),
-            });
-            try
-            {
-                await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
-            }
-            catch (DbUpdateException)
-            {
-                // A concurrent duplicate that stored it first gave us the outcome we wanted; anything else is a fault.
-                db.ChangeTracker.Clear();
-                if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
-                    throw;
-            }
+            InferenceId = id,
+            Embeddings = EmbeddingEncoding.Encode(embeddings, out var dimensions),
+            Dimensions = dimensions,
+            CreatedAt = clock.GetUtcNow(),
+        });
+        try
+        {
+            // Inserted straight away: a duplicate is rare (a redelivery, work that ran twice), so it is found by the
+            // primary key rather than looked for first, which would cost every request a query.
+            await db.SaveChangesAsync(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException)
+        {
+            // A duplicate, stored before or concurrently, gave us the outcome we wanted; anything else is a fault.
+            db.ChangeTracker.Clear();
+            if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
+                throw;
         }
 
         await context.Publish(new ResultStored { InferenceId = id }, context.CancellationToken).ConfigureAwait(false);
