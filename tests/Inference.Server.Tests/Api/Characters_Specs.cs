@@ -7,11 +7,19 @@ using Inference.Server.Tests.Infrastructure;
 
 namespace Inference.Server.Tests.Api;
 
+public sealed class When_a_submission_holds_text_no_store_can_keep_on_SQLite(EmbeddedApp app)
+    : When_a_submission_holds_text_no_store_can_keep<EmbeddedApp>(app);
+
+public sealed class When_a_submission_holds_text_no_store_can_keep_on_PostgreSQL(PostgresApp app)
+    : When_a_submission_holds_text_no_store_can_keep<PostgresApp>(app);
+
 /// <summary>
-/// Text that PostgreSQL cannot hold, that the tokenizer would silently drop, or that is not Unicode at all. Every request
-/// here is refused, so the app never holds a saga and the dev tenant's quota stays untouched: each spec checks both.
+/// Text that PostgreSQL cannot hold, that the tokenizer would silently drop, or that is not Unicode at all, on each
+/// database. Every request here is refused, so the app never holds a saga and the dev tenant's quota stays untouched:
+/// each spec checks both.
 /// </summary>
-public sealed class When_a_submission_holds_text_no_store_can_keep(EmbeddedApp app) : IClassFixture<EmbeddedApp>
+public abstract class When_a_submission_holds_text_no_store_can_keep<TApp>(TApp app) : IClassFixture<TApp>
+    where TApp : EmbeddedApp
 {
     private readonly HttpClient _client = app.CreateDevClient();
 
@@ -137,7 +145,15 @@ public sealed class When_a_body_is_not_utf8(EmbeddedApp app) : IClassFixture<Emb
     }
 }
 
-public sealed class When_a_submission_holds_text_every_store_can_keep(EmbeddedApp app) : IClassFixture<EmbeddedApp>
+public sealed class When_a_submission_holds_text_every_store_can_keep_on_SQLite(EmbeddedApp app)
+    : When_a_submission_holds_text_every_store_can_keep<EmbeddedApp>(app);
+
+public sealed class When_a_submission_holds_text_every_store_can_keep_on_PostgreSQL(PostgresApp app)
+    : When_a_submission_holds_text_every_store_can_keep<PostgresApp>(app);
+
+/// <summary>Text at the edges of the rule that every store keeps as it was sent, run through to the end on each database.</summary>
+public abstract class When_a_submission_holds_text_every_store_can_keep<TApp>(TApp app) : IClassFixture<TApp>
+    where TApp : EmbeddedApp
 {
     private readonly HttpClient _client = app.CreateDevClient();
 

@@ -1,4 +1,5 @@
 using Inference.Server.Persistence;
+using Inference.Server.Tests.Integration;
 using Inference.Server.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
@@ -35,14 +36,14 @@ public class EmbeddedApp : IAsyncLifetime
         return client;
     }
 
-    public Task InitializeAsync()
+    public virtual Task InitializeAsync()
     {
         App = Customize(_factory);
         App.StartServer(); // Start now, so that a spec's timings do not include the start.
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         // Stopping the app while its worker runs the model kills the whole test process (the model's ONNX session is
         // disposed under the run), so the specs' requests are let finish first.
@@ -62,4 +63,30 @@ public class EmbeddedApp : IAsyncLifetime
 
     /// <summary>Adjusts the host beyond settings, e.g. with <c>WithWebHostBuilder</c>.</summary>
     protected virtual WebApplicationFactory<Program> Customize(InferenceAppFactory factory) => factory;
+}
+
+/// <summary>The same app on the real services: PostgreSQL, RabbitMQ and Redis, in a slice of its own.</summary>
+public sealed class PostgresApp : EmbeddedApp
+{
+    private readonly IsolatedServices _services;
+
+    public PostgresApp()
+        : this(new IsolatedServices())
+    {
+    }
+
+    private PostgresApp(IsolatedServices services)
+        : base(services.Settings()) => _services = services;
+
+    public override async Task InitializeAsync()
+    {
+        await _services.InitializeAsync();
+        await base.InitializeAsync();
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _services.DisposeAsync();
+    }
 }

@@ -100,12 +100,7 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
     public async Task Should_send_a_requests_messages_in_the_order_its_transitions_wrote_them()
     {
         await using var bus = await StartAsync();
-        var id = NewId.NextGuid();
-        _brokerAway = true;
-        await bus.SendAsync(InferenceEndpoints.Orchestrator, Submission(id));
-        await bus.Messages.Finished<SubmitInference>(1);
-        await bus.PublishAsync(new QuotaReserved { InferenceId = id, Tokens = 21 });
-        await bus.Messages.Finished<QuotaReserved>(1);
+        var id = await SubmitAndReserveWhileTheBrokerIsAwayAsync(bus);
         Assert.Equal(2, (await bus.OutboxAsync(id)).Count);
 
         // The broker is back for the third transition: its dispatch must not overtake the two before it.
@@ -123,12 +118,7 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
     public async Task Should_send_each_message_once_when_two_dispatchers_take_the_same_request_at_once()
     {
         await using var bus = await StartAsync();
-        var id = NewId.NextGuid();
-        _brokerAway = true;
-        await bus.SendAsync(InferenceEndpoints.Orchestrator, Submission(id));
-        await bus.Messages.Finished<SubmitInference>(1);
-        await bus.PublishAsync(new QuotaReserved { InferenceId = id, Tokens = 21 });
-        await bus.Messages.Finished<QuotaReserved>(1);
+        var id = await SubmitAndReserveWhileTheBrokerIsAwayAsync(bus);
 
         _brokerAway = false;
         _sendDelay = TimeSpan.FromMilliseconds(300);
@@ -143,6 +133,18 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
         Assert.Single(bus.Messages.Sent<ReserveQuota>(), x => x.InferenceId == id);
         Assert.Single(bus.Messages.Sent<RunInference>(), x => x.InferenceId == id);
         Assert.Empty(await bus.OutboxAsync(id));
+    }
+
+    /// <summary>Two transitions committed while every send fails: two messages wait in the outbox.</summary>
+    private async Task<Guid> SubmitAndReserveWhileTheBrokerIsAwayAsync(SagaBus bus)
+    {
+        var id = NewId.NextGuid();
+        _brokerAway = true;
+        await bus.SendAsync(InferenceEndpoints.Orchestrator, Submission(id));
+        await bus.Messages.Finished<SubmitInference>(1);
+        await bus.PublishAsync(new QuotaReserved { InferenceId = id, Tokens = 21 });
+        await bus.Messages.Finished<QuotaReserved>(1);
+        return id;
     }
 
     private Task<SagaBus> StartAsync() => SagaBus.StartAsync(database, transport: configurator => configurator.ConfigureSend(send =>
