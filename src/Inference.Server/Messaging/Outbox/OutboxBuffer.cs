@@ -1,5 +1,6 @@
 using MassTransit;
 using MassTransit.Context;
+using Microsoft.EntityFrameworkCore;
 
 namespace Inference.Server.Messaging.Outbox;
 
@@ -47,8 +48,19 @@ public sealed class OutboxBuffer(TimeProvider clock)
         }
     }
 
-    /// <summary>The messages captured since the last call, stamped with the request, in the order they were sent.</summary>
-    public IReadOnlyList<OutboxMessage> TakePending()
+    /// <summary>
+    /// Adds the messages captured since the last call to <paramref name="db"/>'s unit of work, stamped with the request,
+    /// so that its next save writes them; returns whether there were any.
+    /// </summary>
+    public bool StageInto(DbContext db)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var pending = TakePending();
+        db.Set<OutboxMessage>().AddRange(pending);
+        return pending.Count > 0;
+    }
+
+    private IReadOnlyList<OutboxMessage> TakePending()
     {
         lock (_gate)
         {

@@ -111,12 +111,6 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
         return _factory.CreateSagaConsumeContext(_db, consumeContext, instance, mode);
     }
 
-    /// <summary>Adds what the transition sent so far to the unit of work, so that one save writes it with the row.</summary>
-    public void StageOutbox()
-    {
-        if (_outbox?.TakePending() is { Count: > 0 } messages)
-            _db.Set<OutboxMessage>().AddRange(messages);
-    }
 
     private async Task Saving(CancellationToken cancellationToken, Func<Task> change)
     {
@@ -124,7 +118,8 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
         try
         {
             await change().ConfigureAwait(false);
-            StageOutbox();
+            // What the transition sent so far is written by the same save as the row.
+            _outbox?.StageInto(_db);
             await _db.SaveChangesAsync(CancellationToken).ConfigureAwait(false);
         }
         finally

@@ -94,11 +94,8 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
                     await work(consumeContext, outbox).ConfigureAwait(false);
 
                     // Sends made after the repository's last save, if any.
-                    if (outbox?.TakePending() is { Count: > 0 } unsaved)
-                    {
-                        db.Set<OutboxMessage>().AddRange(unsaved);
+                    if (outbox?.StageInto(db) == true)
                         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                    }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
