@@ -5,5 +5,6 @@ public sealed record InferenceAccepted
 {
     public required Guid InferenceId { get; init; }
 
+    /// <summary>The tokens held for the request until it ends; it is charged what it really used.</summary>
     public required long ReservedTokens { get; init; }
 }

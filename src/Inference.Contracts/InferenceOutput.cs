@@ -1,6 +1,6 @@
 namespace Inference.Contracts;
 
-/// <summary>What a model produced: one embedding per input, in input order.</summary>
+/// <summary>What a model produced: for an embedding model, one embedding per input, in input order.</summary>
 public sealed record InferenceOutput
 {
     public IReadOnlyList<float[]>? Embeddings { get; init; }

@@ -1,4 +1,4 @@
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using FluentValidation;
 using FluentValidation.Results;
 using Inference.Engine;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 
 namespace Inference.Server.Api;
 

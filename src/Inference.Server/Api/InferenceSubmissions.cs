@@ -1,6 +1,7 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Messaging.Outbox;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Inference.Server.Persistence;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -21,12 +22,12 @@ public sealed class InferenceSubmissions(
     TimeProvider clock)
 {
     /// <summary>
-    /// Stores the request, sends its reservation and waits up to <paramref name="decisionTimeout"/> for the quota
-    /// decision: <see cref="InferenceAccepted"/>, <see cref="InferenceRejected"/>, or null when it did not come in time
-    /// (the request goes on all the same; <c>GET</c> shows the outcome).
+    /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
+    /// <paramref name="decisionTimeout"/> for the quota decision.
     /// </summary>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
-    public async Task<object?> SubmitAsync(SubmitInference submission, TimeSpan decisionTimeout, CancellationToken cancellationToken)
+    public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -35,8 +36,8 @@ public sealed class InferenceSubmissions(
         using var decision = new QuotaDecisionListener(bus, requestId);
 
         var now = clock.GetUtcNow();
-        var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStatus.Submitted };
-        InferenceStateMachine.Accept(saga, submission, options.Value.RequestDeadline, requestId, bus.Address);
+        var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
+        InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
         InferenceStateMachine.Enter(saga, now);
         db.Inferences.Add(saga);
         db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));
@@ -51,14 +52,14 @@ public sealed class InferenceSubmissions(
             // time. Not cancelled with the call either: a client that hangs up leaves a stored request, which should start
             // now rather than after the sweeper's wait. The send is bounded by Outbox:SendTimeout.
             if (!await outbox.TryDispatchAsync(db, saga.CorrelationId, CancellationToken.None).ConfigureAwait(false))
-                return null;
+                return new(saga, null);
         }
         finally
         {
             await db.Database.CloseConnectionAsync().ConfigureAwait(false);
         }
 
-        return await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false);
+        return new(saga, await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>The saga's answer to one submission, received on this process's bus address by its request id.</summary>
@@ -93,3 +94,9 @@ public sealed class InferenceSubmissions(
         }
     }
 }
+
+/// <summary>A stored submission and the quota decision on it.</summary>
+/// <param name="Stored">The request's row as stored.</param>
+/// <param name="Decision"><see cref="InferenceAccepted"/>, <see cref="InferenceRejected"/>, or null when it did not come in
+/// time (the request goes on all the same; <c>GET</c> shows the outcome).</param>
+public sealed record SubmissionOutcome(InferenceState Stored, object? Decision);

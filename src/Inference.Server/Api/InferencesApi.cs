@@ -1,6 +1,7 @@
 using FluentValidation;
 using Inference.Contracts;
 using Inference.Engine;
+using Inference.Orchestration;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Resilience;
@@ -58,39 +59,28 @@ public static class InferencesApi
         models.TryGet(request.Model!, out var model);
         var inputs = request.Inputs();
         var tokens = model!.CountTokens(inputs);
-        if (tokens.TooLong.Count > 0 || tokens.Empty.Count > 0)
+        if (InputTokens.Problems(model, tokens) is [var first, ..] problems)
         {
             // The validator sees only strings; the tokenizer also knows which inputs (zero-width or control characters,
             // lone accents) leave the model nothing to read, and those are as empty as "" to the client.
-            var errors = tokens.TooLong
-                .Select(i => (Index: i, Error: new FieldError($"input[{i}]", "input_too_long",
-                    $"Input {i} has {tokens.PerInput[i]} tokens; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}.")))
-                .Concat(tokens.Empty.Select(i => (Index: i, Error: new FieldError($"input[{i}]", "input_empty",
-                    $"Input {i} holds no text that {model.Descriptor.Id} can read."))))
-                .OrderBy(x => x.Index)
-                .Select(x => x.Error)
-                .ToList();
-            return Problems.Validation(errors[0].Code, errors[0].Message, errors);
+            return Problems.Validation(first.Code, first.Message,
+                [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
-        // Milliseconds are what every store keeps, so the time this answer shows is the one GET shows later.
-        var now = clock.GetUtcNow();
         var message = new SubmitInference
         {
             InferenceId = NewId.NextGuid(),
             TenantId = http.HttpContext.User.TenantId(),
             Model = model.Descriptor.Id,
             Inputs = inputs,
-            PromptTokens = tokens.Total,
-            SubmittedAt = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond)),
         };
 
-        object? decision;
+        SubmissionOutcome outcome;
         try
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            decision = await submissions.SubmitAsync(message, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (TransientFailures.Is(exception))
         {
@@ -98,14 +88,15 @@ public static class InferencesApi
             return Problems.Unavailable(http.HttpContext, "The request could not be stored right now; nothing was accepted.");
         }
 
+        var (stored, decision) = outcome;
         if (decision is InferenceRejected rejected)
             return Rejected(http, rejected);
 
-        var status = InferenceStatus.ToApi(decision is InferenceAccepted ? InferenceStatus.QuotaReserved : InferenceStatus.Submitted);
+        var status = InferenceStates.ToApi(decision is InferenceAccepted ? InferenceStates.QuotaReserved : InferenceStates.Submitted);
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
-            message.InferenceId, status, message.Model, message.SubmittedAt,
-            new ReservedUsageResponse(message.PromptTokens), new InferenceUrlsResponse(location)));
+            message.InferenceId, status, message.Model, stored.CreatedAt,
+            new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location)));
     }
 
     internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(
@@ -136,14 +127,14 @@ public static class InferencesApi
 
         return TypedResults.Ok(new InferenceResponse(
             saga.CorrelationId,
-            InferenceStatus.ToApi(saga.CurrentState),
+            InferenceStates.ToApi(saga.CurrentState),
             saga.Model,
             saga.CreatedAt,
             saga.UpdatedAt,
             Usage(saga),
             output,
             saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
-            [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStatus.ToApi(h.State), h.At))]));
+            [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStates.ToApi(h.State), h.At))]));
     }
 
     /// <summary>Tokens the request is charged for: what it used once completed, nothing if it failed or was canceled

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 

@@ -5,9 +5,10 @@ using Inference.Server.Messaging.Outbox;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Quota;
+using Inference.Server.Results;
 using Inference.Server.Tenants;
+using Inference.Server.Worker;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using StackExchange.Redis;
 
 namespace Inference.Server.Hosting;
 
@@ -31,47 +32,32 @@ public static class PlatformExtensions
         var health = builder.Services.AddHealthChecks();
         builder.Services.AddOptions<DevTenantOptions>().BindConfiguration(DevTenantOptions.Section);
         builder.Services.AddScoped<DevTenantSeeder>();
-        builder.Services.AddScoped<TenantQuotaLimits>();
 
         // Only the API and the orchestrator keep state; a worker needs the bus and its models, nothing else.
         if (roles.UsesDatabase())
         {
             builder.AddInferenceDatabase(infrastructure);
             builder.Services.AddTransactionalOutbox(sweep: roles.HasFlag(ServerRoles.Orchestrator));
-
             // The API stores new requests with their deadline, as the saga does for submissions over the bus.
-            builder.Services.AddOptions<OrchestrationOptions>().BindConfiguration(OrchestrationOptions.Section)
-                .ValidateDataAnnotations().ValidateOnStart();
+            builder.Services.AddOrchestration(jobs: roles.HasFlag(ServerRoles.Orchestrator));
             health.AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"]);
         }
 
         builder.Services.AddInferenceEngine(builder.Configuration);
-        builder.AddInferenceMessaging(roles, infrastructure);
-
         if (roles.HasFlag(ServerRoles.Orchestrator))
-        {
-            builder.Services.AddHostedService<DeadlineSweeper>();
-
-            if (infrastructure.Redis is { } redis)
-            {
-                // Not aborting on a failed first connect: the multiplexer keeps retrying, and readiness reports it.
-                var redisOptions = ConfigurationOptions.Parse(redis);
-                redisOptions.AbortOnConnectFail = false;
-                builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redisOptions));
-                builder.Services.AddRedisQuotaLedger();
-                health.AddCheck<RedisReadinessCheck>("redis", tags: ["ready"]);
-            }
-            else
-            {
-                builder.Services.AddInProcessQuotaLedger();
-            }
-        }
-
+            builder.Services.AddQuota(infrastructure, health);
         if (roles.HasFlag(ServerRoles.Worker))
-            builder.Services.AddHostedService<ModelWarmUp>();
-
+            builder.Services.AddWorker();
         if (roles.HasFlag(ServerRoles.Api))
             builder.AddInferenceApi();
+
+        builder.AddInferenceMessaging(infrastructure, bus =>
+        {
+            if (roles.HasFlag(ServerRoles.Orchestrator))
+                bus.AddOrchestration().AddQuota().AddResults();
+            if (roles.HasFlag(ServerRoles.Worker))
+                bus.AddWorker();
+        });
 
         return builder;
     }

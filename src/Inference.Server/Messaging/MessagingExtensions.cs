@@ -1,10 +1,4 @@
 using Inference.Server.Hosting;
-using Inference.Server.Orchestration;
-using Inference.Server.Persistence;
-using Inference.Server.Persistence.Sagas;
-using Inference.Server.Quota;
-using Inference.Server.Results;
-using Inference.Server.Worker;
 using MassTransit;
 
 namespace Inference.Server.Messaging;
@@ -12,19 +6,18 @@ namespace Inference.Server.Messaging;
 public static class MessagingExtensions
 {
     /// <summary>
-    /// The bus and what this process consumes: the saga, quota and results for the orchestrator, models for the
-    /// worker, replies to the API's submissions. RabbitMQ when <c>ConnectionStrings:RabbitMq</c> is set,
-    /// otherwise MassTransit's in-memory transport (one process runs every role).
+    /// The bus, with what <paramref name="features"/> consume on it (the caller decides per role). RabbitMQ when
+    /// <c>ConnectionStrings:RabbitMq</c> is set, otherwise MassTransit's in-memory transport (one process runs every role).
     /// </summary>
-    public static IHostApplicationBuilder AddInferenceMessaging(this IHostApplicationBuilder builder, ServerRoles roles,
-        Infrastructure infrastructure)
+    public static IHostApplicationBuilder AddInferenceMessaging(this IHostApplicationBuilder builder,
+        Infrastructure infrastructure, Action<IBusRegistrationConfigurator> features)
     {
         builder.Services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddMassTransit(bus =>
         {
             // MassTransit reports usage to its vendor over the internet by default; a self-hosted service must not.
             bus.DisableUsageTelemetry();
-            bus.AddInferenceConsumers(roles);
+            features(bus);
 
             if (infrastructure.RabbitMq is { } rabbitMq)
             {
@@ -51,23 +44,5 @@ public static class MessagingExtensions
         });
 
         return builder;
-    }
-
-    /// <summary>The consumers and saga of <paramref name="roles"/>; also what the test harness registers.</summary>
-    public static IBusRegistrationConfigurator AddInferenceConsumers(this IBusRegistrationConfigurator bus, ServerRoles roles)
-    {
-        if (roles.HasFlag(ServerRoles.Orchestrator))
-        {
-            bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>()
-                .EntityFrameworkRepository<InferenceState, InferenceDbContext>();
-            bus.AddConsumer<QuotaReservationConsumer, QuotaReservationConsumerDefinition>();
-            bus.AddConsumer<QuotaSettlementConsumer, QuotaSettlementConsumerDefinition>();
-            bus.AddConsumer<StoreResultConsumer, StoreResultConsumerDefinition>();
-        }
-
-        if (roles.HasFlag(ServerRoles.Worker))
-            bus.AddConsumer<RunInferenceConsumer, RunInferenceConsumerDefinition>();
-
-        return bus;
     }
 }

@@ -1,4 +1,6 @@
+using Inference.Orchestration;
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Hosting;
 using Inference.Server.Persistence;
 using MassTransit;
@@ -32,7 +34,7 @@ public sealed partial class DeadlineSweeper(
     internal static readonly TimeSpan ResendAfter = TimeSpan.FromMinutes(1);
 
     private static readonly Uri Saga = new($"queue:{InferenceEndpoints.Orchestrator}");
-    private static readonly string[] UnfinishedStates = [.. InferenceStatus.UnfinishedStates];
+    private static readonly string[] UnfinishedStates = [.. InferenceStates.UnfinishedStates];
 
     private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
     private readonly Dictionary<Guid, DateTimeOffset> _told = [];

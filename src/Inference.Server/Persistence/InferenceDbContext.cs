@@ -1,4 +1,5 @@
 using Inference.Server.Messaging.Outbox;
+using Inference.Orchestration;
 using Inference.Server.Orchestration;
 using Inference.Server.Results;
 using Inference.Server.Tenants;

@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Tenants;
 using MassTransit;
 

@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Messaging;
 using Inference.Server.Resilience;
 using MassTransit;
@@ -15,7 +15,7 @@ public sealed class QuotaReservationConsumerDefinition : ConsumerDefinition<Quot
 {
     public QuotaReservationConsumerDefinition(IOptions<MessagingOptions> options)
     {
-        EndpointName = InferenceEndpoints.Quota;
+        EndpointName = ProtocolEndpoints.Quota;
         ConcurrentMessageLimit = options.Value.ConcurrentMessageLimit;
     }
 

@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using MassTransit;
 
 namespace Inference.Server.Quota;

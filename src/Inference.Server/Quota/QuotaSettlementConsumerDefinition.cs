@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Resilience;
 using MassTransit;
 
@@ -11,7 +11,7 @@ namespace Inference.Server.Quota;
 /// </summary>
 public sealed class QuotaSettlementConsumerDefinition : ConsumerDefinition<QuotaSettlementConsumer>
 {
-    public QuotaSettlementConsumerDefinition() => EndpointName = InferenceEndpoints.QuotaSettlements;
+    public QuotaSettlementConsumerDefinition() => EndpointName = ProtocolEndpoints.QuotaSettlements;
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<QuotaSettlementConsumer> consumerConfigurator, IRegistrationContext context) =>

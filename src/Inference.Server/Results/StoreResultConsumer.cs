@@ -1,4 +1,5 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Persistence;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -12,7 +13,8 @@ public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider cloc
     public async Task Consume(ConsumeContext<StoreResult> context)
     {
         var id = context.Message.InferenceId;
-        var embeddings = context.Message.Output.Embeddings ?? [];
+        var output = context.Message.Output;
+        var embeddings = output.Embeddings ?? [];
         db.Results.Add(new InferenceResult
         {
             InferenceId = id,
@@ -29,11 +31,18 @@ public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider cloc
         catch (DbUpdateException)
         {
             // A duplicate, stored before or concurrently, gave us the outcome we wanted; anything else is a fault.
+            // The first output stands; it is the one the request completes with.
             db.ChangeTracker.Clear();
-            if (!await db.Results.AnyAsync(x => x.InferenceId == id, context.CancellationToken).ConfigureAwait(false))
+            var stored = await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == id, context.CancellationToken)
+                .ConfigureAwait(false);
+            if (stored is null)
                 throw;
+            output = new InferenceOutput
+            {
+                Embeddings = stored.Embeddings is null ? [] : EmbeddingEncoding.Decode(stored.Embeddings, stored.Dimensions),
+            };
         }
 
-        await context.Publish(new ResultStored { InferenceId = id }, context.CancellationToken).ConfigureAwait(false);
+        await context.Publish(new ResultStored { InferenceId = id, Output = output }, context.CancellationToken).ConfigureAwait(false);
     }
 }

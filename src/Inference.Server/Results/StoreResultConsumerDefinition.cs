@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Messaging;
 using Inference.Server.Resilience;
 using MassTransit;
@@ -10,7 +10,7 @@ public sealed class StoreResultConsumerDefinition : ConsumerDefinition<StoreResu
 {
     public StoreResultConsumerDefinition(IOptions<MessagingOptions> options)
     {
-        EndpointName = InferenceEndpoints.Results;
+        EndpointName = ProtocolEndpoints.Results;
         ConcurrentMessageLimit = options.Value.ConcurrentMessageLimit;
     }
 

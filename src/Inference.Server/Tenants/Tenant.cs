@@ -14,4 +14,7 @@ public sealed class Tenant
     public long TokensPerDay { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the tenant was disabled; null while it may submit.</summary>
+    public DateTimeOffset? DisabledAt { get; set; }
 }

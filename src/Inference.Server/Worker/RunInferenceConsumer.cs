@@ -1,4 +1,5 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Engine;
 using MassTransit;
 

@@ -1,4 +1,4 @@
-using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using MassTransit;
 
 namespace Inference.Server.Worker;
@@ -11,7 +11,7 @@ public sealed class RunInferenceConsumerDefinition : ConsumerDefinition<RunInfer
 {
     public RunInferenceConsumerDefinition()
     {
-        EndpointName = InferenceEndpoints.Worker;
+        EndpointName = ProtocolEndpoints.Worker;
         ConcurrentMessageLimit = 1;
     }
 

@@ -1,4 +1,4 @@
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Tenants;
 using Inference.Server.Tests.Infrastructure;

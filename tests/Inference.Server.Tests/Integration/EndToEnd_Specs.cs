@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Tests.Infrastructure;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -61,8 +62,8 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         var queues = await _services.QueuesAsync();
         Assert.Superset(new HashSet<string>
             {
-                InferenceEndpoints.Orchestrator, InferenceEndpoints.Quota, InferenceEndpoints.QuotaSettlements, InferenceEndpoints.Worker,
-                InferenceEndpoints.Results,
+                InferenceEndpoints.Orchestrator, ProtocolEndpoints.Quota, ProtocolEndpoints.QuotaSettlements, ProtocolEndpoints.Worker,
+                ProtocolEndpoints.Results,
             },
             queues.Keys.ToHashSet());
         Assert.DoesNotContain(queues.Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
@@ -98,29 +99,35 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_fail_release_the_reservation_and_dead_letter_work_no_worker_can_run()
+    public async Task Should_refuse_a_bus_submission_the_platform_would_not_run_with_the_rest_code_store_nothing_and_publish_its_failure()
     {
         await using var app = new InferenceAppFactory(_services.Settings());
         using var client = app.CreateDevClient();
+        var bus = app.Services.GetRequiredService<IBus>();
+        var failures = new List<InferenceFailed>();
+        var listening = bus.ConnectReceiveEndpoint(new TemporaryEndpointDefinition(), DefaultEndpointNameFormatter.Instance, endpoint =>
+            endpoint.Handler<InferenceFailed>(context =>
+            {
+                lock (failures)
+                    failures.Add(context.Message);
+                return Task.CompletedTask;
+            }));
+        await listening.Ready;
         var id = NewId.NextGuid();
 
-        // Straight onto the bus, as an integrating service would: the API would refuse the unknown model.
-        var saga = await app.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
-        await saga.Send(new SubmitInference
-        {
-            InferenceId = id, TenantId = "dev", Model = "no-such-model", Inputs = ["hello"], PromptTokens = 3, SubmittedAt = DateTimeOffset.UtcNow,
-        });
-        var inference = await client.WaitUntilFinishedAsync(id.ToString(), notStoredYet: true);
+        // Straight onto the bus, as an integrating service would, for a model nobody serves.
+        var response = await bus.CreateRequestClient<SubmitInference>(InferenceEndpoints.OrchestratorAddress)
+            .GetResponse<InferenceAccepted, InferenceRejected>(new SubmitInference
+            {
+                InferenceId = id, TenantId = "dev", Model = "no-such-model", Inputs = ["hello"],
+            });
 
-        Assert.Equal("failed", inference.GetProperty("status").GetString());
-        Assert.Equal("inference_failed", inference.GetProperty("error").GetProperty("code").GetString());
-        Assert.Equal(0, inference.GetProperty("usage").GetProperty("total_tokens").GetInt32());
-        var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
-        await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released", "the outcome to settle");
-        var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
-        Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
-        await Poll.UntilAsync(async () =>
-            (await _services.QueuesAsync()).GetValueOrDefault($"{InferenceEndpoints.Worker}_error") == 1, "the outcome to settle");
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected));
+        Assert.Equal("model_not_found", rejected.Message.Code);
+        await Poll.UntilAsync(() => Task.FromResult(failures.Any(f => f.InferenceId == id)), "the failure to be published");
+        Assert.Equal("model_not_found", failures.Single(f => f.InferenceId == id).Error.Code);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/v1/inferences/{id}")).StatusCode);
+        Assert.False(await _services.Redis.KeyExistsAsync($"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}"));
     }
 }
 
@@ -175,7 +182,7 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         Assert.Equal("submitted", accepted.GetProperty("status").GetString());
         var stored = await client.GetFromJsonAsync<JsonElement>($"/v1/inferences/{id}");
         Assert.Equal("submitted", stored.GetProperty("status").GetString());
-        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Quota) == 1,
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(ProtocolEndpoints.Quota) == 1,
             "the reservation to wait in the quota queue");
         await using var orchestrator = new InferenceAppFactory(_services.Settings("orchestrator"));
         _ = orchestrator.Services;
@@ -211,7 +218,7 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
         Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
         // The management API counts with a delay of its own.
-        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(InferenceEndpoints.Worker) == 1, "the work in its queue");
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(ProtocolEndpoints.Worker) == 1, "the work in its queue");
 
         // A worker that comes up later takes the expired work off the queue without running it.
         var workerLog = new CapturedLogs();

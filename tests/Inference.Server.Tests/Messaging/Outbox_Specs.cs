@@ -1,6 +1,7 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
 using Inference.Server.Messaging.Outbox;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Tests.Persistence;
 using MassTransit;
@@ -76,8 +77,8 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
             // The request and its first step, committed as the API commits them, by a process that died right after.
             await using var scope = killed.Services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
-            var saga = new InferenceState { CorrelationId = id, CurrentState = InferenceStatus.Submitted };
-            InferenceStateMachine.Accept(saga, Submission(id), TimeSpan.FromMinutes(10), null, null);
+            var saga = new InferenceState { CorrelationId = id, CurrentState = InferenceStates.Submitted };
+            InferenceStateMachine.Accept(saga, Submission(id), 21, killed.Clock.GetUtcNow(), TimeSpan.FromMinutes(10), null, null);
             InferenceStateMachine.Enter(saga, killed.Clock.GetUtcNow());
             db.Inferences.Add(saga);
             db.Outbox.Add(OutboxMessage.For(id, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), killed.Clock.GetUtcNow()));
@@ -150,8 +151,8 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
     private Task<SagaBus> StartAsync() => SagaBus.StartAsync(database, transport: configurator => configurator.ConfigureSend(send =>
         send.UseExecuteAsync(async context =>
         {
-            if (context.DestinationAddress?.AbsolutePath.Trim('/') is InferenceEndpoints.Quota or InferenceEndpoints.Worker
-                or InferenceEndpoints.QuotaSettlements)
+            if (context.DestinationAddress?.AbsolutePath.Trim('/') is ProtocolEndpoints.Quota or ProtocolEndpoints.Worker
+                or ProtocolEndpoints.QuotaSettlements)
             {
                 if (_brokerAway)
                     throw new MassTransit.ConnectionException("The broker went away.");
@@ -166,7 +167,6 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
         TenantId = "tenant-a",
         Model = "all-minilm-l6-v2",
         Inputs = ["A man is playing a guitar."],
-        PromptTokens = 21,
         SubmittedAt = DateTimeOffset.UtcNow,
     };
 }

@@ -1,4 +1,6 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
+using Inference.Orchestration;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Tests.Infrastructure;
@@ -140,7 +142,7 @@ public abstract class DeadlineSweeper_Specs<TDatabase>(TDatabase database) : ICl
             CurrentState = state,
             TenantId = "tenant-a",
             Model = "all-minilm-l6-v2",
-            Inputs = InferenceStatus.IsFinal(state) ? null : ["hello world"],
+            Inputs = InferenceStates.IsFinal(state) ? null : ["hello world"],
             InputCount = 1,
             CreatedAt = createdAt,
             UpdatedAt = createdAt,

@@ -1,5 +1,6 @@
 using Inference.Contracts;
-using Inference.Server.Orchestration;
+using Inference.Orchestration.Protocol;
+using Inference.Orchestration;
 using MassTransit;
 using MassTransit.Testing;
 
@@ -17,10 +18,11 @@ public sealed class When_an_inference_is_submitted : SagaSpec
         Assert.Equal("Submitted", instance.CurrentState);
         Assert.Equal("tenant-a", instance.TenantId);
         Assert.Equal(["hello world"], instance.Inputs!);
-        Assert.Equal(12, instance.ReservedTokens);
+        // Counted by the platform (here the spec's gate), never taken from the submitter.
+        Assert.Equal(ScriptedGate.TokensPerInput, instance.ReservedTokens);
         var reserve = Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal(InferenceEndpoints.Quota, QueueOf(reserve));
-        Assert.Equal(("tenant-a", 12L), (reserve.Context.Message.TenantId, reserve.Context.Message.Tokens));
+        Assert.Equal(ProtocolEndpoints.Quota, QueueOf(reserve));
+        Assert.Equal(("tenant-a", (long)ScriptedGate.TokensPerInput), (reserve.Context.Message.TenantId, reserve.Context.Message.Tokens));
         Assert.Equal(["Submitted"], instance.History.Select(h => h.State));
     }
 
@@ -59,7 +61,12 @@ public sealed class When_a_bus_submission_cannot_be_stored : SagaSpec
         { "tenant_required", m => m with { TenantId = "" } },
         { "tenant_invalid", m => m with { TenantId = new string('t', SubmissionRules.MaxTenantIdLength + 1) } },
         { "model_required", m => m with { Model = " " } },
-        { "prompt_tokens_invalid", m => m with { PromptTokens = -1 } },
+        { "cancel_after_invalid", m => m with { CancelAfter = TimeSpan.FromMilliseconds(999) } },
+        { "cancel_after_too_long", m => m with { CancelAfter = TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1) } },
+        { "model_not_found", m => m with { Model = ScriptedGate.UnknownModel } },
+        { "tenant_not_found", m => m with { TenantId = ScriptedGate.UnknownTenant } },
+        { "tenant_disabled", m => m with { TenantId = ScriptedGate.DisabledTenant } },
+        { "input_too_long", m => m with { Inputs = ["fine", ScriptedGate.TooLongInput] } },
     };
 
     [Theory]
@@ -108,7 +115,7 @@ public sealed class When_the_quota_is_decided : SagaSpec
         await Saga.Reserve(id);
 
         var run = Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal(InferenceEndpoints.Worker, QueueOf(run));
+        Assert.Equal(ProtocolEndpoints.Worker, QueueOf(run));
         Assert.Equal(["hello world"], run.Context.Message.Inputs);
         Assert.Equal("all-minilm-l6-v2", run.Context.Message.Model);
     }
@@ -125,7 +132,7 @@ public sealed class When_the_quota_is_decided : SagaSpec
 
         var response = await answer;
         Assert.True(response.Is(out Response<InferenceAccepted>? accepted));
-        Assert.Equal((id, 12L), (accepted.Message.InferenceId, accepted.Message.ReservedTokens));
+        Assert.Equal((id, (long)ScriptedGate.TokensPerInput), (accepted.Message.InferenceId, accepted.Message.ReservedTokens));
         var instance = await Saga.InState(id, Saga.Machine.QuotaReserved);
         Assert.Null(instance.ResponseAddress);
     }
@@ -189,7 +196,7 @@ public sealed class When_a_worker_runs_the_inference : SagaSpec
         var instance = await Saga.Succeed(id);
 
         var store = Saga.Harness.Sent.Select<StoreResult>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal(InferenceEndpoints.Results, QueueOf(store));
+        Assert.Equal(ProtocolEndpoints.Results, QueueOf(store));
         Assert.Equal([0.6f, 0.8f], store.Context.Message.Output.Embeddings![0]);
         Assert.Equal("Inferring", instance.CurrentState);
         Assert.Equal((11, 3), (instance.PromptTokens, instance.CompletionTokens));
@@ -221,7 +228,7 @@ public sealed class When_a_worker_runs_the_inference : SagaSpec
         Assert.Equal(ErrorCodes.InferenceFailed, instance.ErrorCode);
         Assert.Contains("boom", instance.ErrorMessage, StringComparison.Ordinal);
         var release = Saga.Harness.Sent.Select<ReleaseQuota>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal(("tenant-a", InferenceEndpoints.QuotaSettlements), (release.Context.Message.TenantId, QueueOf(release)));
+        Assert.Equal(("tenant-a", ProtocolEndpoints.QuotaSettlements), (release.Context.Message.TenantId, QueueOf(release)));
         Assert.True(await Saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
     }
 
@@ -249,7 +256,7 @@ public sealed class When_the_result_is_stored : SagaSpec
 
         var settle = Saga.Harness.Sent.Select<SettleQuota>(x => x.Context.Message.InferenceId == id).Single();
         Assert.Equal(14, settle.Context.Message.ActualTokens);
-        Assert.Equal(InferenceEndpoints.QuotaSettlements, QueueOf(settle));
+        Assert.Equal(ProtocolEndpoints.QuotaSettlements, QueueOf(settle));
         Assert.Null(instance.Inputs);
         Assert.Null(instance.ErrorCode);
         Assert.Equal(["Submitted", "QuotaReserved", "Inferring", "Completed"], instance.History.Select(h => h.State));
@@ -349,9 +356,9 @@ public sealed class The_inference_state_machine : SagaSpec
     public void Should_handle_or_ignore_every_event_in_every_state()
     {
         var events = Saga.Machine.Events.Where(e => !e.Name.Contains('.', StringComparison.Ordinal)).Select(e => e.Name).ToHashSet();
-        Assert.Equal(11, events.Count);
+        Assert.Equal(13, events.Count);
 
-        foreach (var state in Saga.Machine.States.Where(s => InferenceStatus.IsKnownState(s.Name)))
+        foreach (var state in Saga.Machine.States.Where(s => InferenceStates.IsKnownState(s.Name)))
         {
             var handled = Saga.Machine.NextEvents(state).Select(e => e.Name).ToHashSet();
             Assert.True(events.IsSubsetOf(handled), $"{state.Name} leaves {string.Join(", ", events.Except(handled))} unhandled.");

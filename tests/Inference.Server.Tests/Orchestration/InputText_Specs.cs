@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Inference.Server.Orchestration;
+using Inference.Orchestration;
 
 namespace Inference.Server.Tests.Orchestration;
 

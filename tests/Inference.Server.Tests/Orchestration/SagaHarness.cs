@@ -1,4 +1,6 @@
 using Inference.Contracts;
+using Inference.Orchestration.Protocol;
+using Inference.Orchestration;
 using Inference.Server.Orchestration;
 using Inference.Server.Tests.Infrastructure;
 using MassTransit;
@@ -25,6 +27,8 @@ public sealed class SagaHarness : IAsyncLifetime
         _provider = new ServiceCollection()
             .AddSingleton(TimeProvider.System)
             .Configure<OrchestrationOptions>(_ => { })
+            .Configure<InferenceSagaEndpointOptions>(options => options.ConfigureRetry = OrchestrationFeature.ConfigureRetry)
+            .AddSingleton<ISubmissionGate, ScriptedGate>()
             .AddMassTransitTestHarness(bus =>
             {
                 bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>().InMemoryRepository();
@@ -54,7 +58,6 @@ public sealed class SagaHarness : IAsyncLifetime
         TenantId = "tenant-a",
         Model = "all-minilm-l6-v2",
         Inputs = inputs.Length == 0 ? ["hello world"] : inputs,
-        PromptTokens = 12,
         SubmittedAt = DateTimeOffset.UtcNow,
     };
 

@@ -1,11 +1,10 @@
-using Inference.Server.Persistence.Sagas;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 
 namespace Inference.Server.Tests.Persistence;
 
 /// <summary>A test-only saga small enough that every repository path can be driven on purpose.</summary>
-public sealed class CounterState : SagaStateMachineInstance, IVersionedSaga
+public sealed class CounterState : SagaStateMachineInstance
 {
     public Guid CorrelationId { get; set; }
 

@@ -1,7 +1,9 @@
 using Inference.Server.Messaging.Outbox;
+using Inference.Orchestration;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Persistence.Sagas;
+using Inference.Server.Tests.Orchestration;
 using Inference.Server.Tests.Quota;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -57,6 +59,8 @@ public sealed class SagaBus : IAsyncDisposable
         database.AddTo(services, configure);
         services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
         services.AddTransactionalOutbox(sweep: false);
+        services.AddSingleton<ISubmissionGate, ScriptedGate>();
+        services.Configure<InferenceSagaEndpointOptions>(options => options.ConfigureRetry = OrchestrationFeature.ConfigureRetry);
         services.Configure<OutboxOptions>(options => options.SendTimeout = TimeSpan.FromSeconds(2));
         services.AddMassTransit(bus =>
         {

@@ -34,6 +34,9 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
         _outbox = outbox;
     }
 
+    /// <summary>A saga's <c>int</c> property of this name, mapped as a concurrency token, is bumped on every update.</summary>
+    private const string VersionProperty = "Version";
+
     // The state machine may save several instances of one query concurrently; a DbContext takes one call at a time.
     private readonly SemaphoreSlim _saving = new(1);
 
@@ -82,8 +85,11 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
             // Only a real change is written; an ignored redelivery leaves the row (and its version) alone.
             var entry = _db.Entry(context.Saga);
             entry.DetectChanges();
-            if (entry.State == EntityState.Modified && context.Saga is IVersionedSaga versioned)
-                versioned.Version++;
+            if (entry.State == EntityState.Modified && entry.Metadata.FindProperty(VersionProperty) is { IsConcurrencyToken: true })
+            {
+                var version = entry.Property<int>(VersionProperty);
+                version.CurrentValue++;
+            }
             return Task.CompletedTask;
         });
 

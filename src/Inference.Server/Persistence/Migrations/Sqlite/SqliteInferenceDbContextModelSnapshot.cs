@@ -17,66 +17,15 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
-            modelBuilder.Entity("Inference.Server.Messaging.Outbox.OutboxMessage", b =>
-                {
-                    b.Property<long>("Sequence")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("sequence");
-
-                    b.Property<byte[]>("Body")
-                        .IsRequired()
-                        .HasColumnType("BLOB")
-                        .HasColumnName("body");
-
-                    b.Property<Guid?>("ConversationId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("conversation_id");
-
-                    b.Property<Guid>("CorrelationId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("correlation_id");
-
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
-                        .HasColumnName("created_at");
-
-                    b.Property<string>("Destination")
-                        .HasMaxLength(1024)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("destination");
-
-                    b.Property<Guid?>("InitiatorId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("initiator_id");
-
-                    b.Property<Guid>("MessageId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("message_id");
-
-                    b.Property<string>("MessageType")
-                        .IsRequired()
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("message_type");
-
-                    b.Property<Guid?>("RequestId")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("request_id");
-
-                    b.HasKey("Sequence");
-
-                    b.HasIndex("CorrelationId")
-                        .HasDatabaseName("ix_outbox_messages_correlation");
-
-                    b.ToTable("outbox_messages", (string)null);
-                });
-
-            modelBuilder.Entity("Inference.Server.Orchestration.InferenceState", b =>
+            modelBuilder.Entity("Inference.Orchestration.InferenceState", b =>
                 {
                     b.Property<Guid>("CorrelationId")
                         .HasColumnType("TEXT")
                         .HasColumnName("correlation_id");
+
+                    b.Property<long?>("CancelAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancel_at");
 
                     b.Property<int>("CompletionTokens")
                         .HasColumnType("INTEGER")
@@ -162,10 +111,68 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.HasIndex("CurrentState", "DeadlineAt")
                         .HasDatabaseName("ix_inference_sagas_state_deadline");
 
-                    b.HasIndex("TenantId", "CreatedAt")
+                    b.HasIndex("CurrentState", "UpdatedAt")
+                        .HasDatabaseName("ix_inference_sagas_state_updated");
+
+                    b.HasIndex("TenantId", "CreatedAt", "CorrelationId")
                         .HasDatabaseName("ix_inference_sagas_tenant_created");
 
                     b.ToTable("inference_sagas", (string)null);
+                });
+
+            modelBuilder.Entity("Inference.Server.Messaging.Outbox.OutboxMessage", b =>
+                {
+                    b.Property<long>("Sequence")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("sequence");
+
+                    b.Property<byte[]>("Body")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("body");
+
+                    b.Property<Guid?>("ConversationId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("conversation_id");
+
+                    b.Property<Guid>("CorrelationId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("correlation_id");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Destination")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("destination");
+
+                    b.Property<Guid?>("InitiatorId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("initiator_id");
+
+                    b.Property<Guid>("MessageId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message_id");
+
+                    b.Property<string>("MessageType")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message_type");
+
+                    b.Property<Guid?>("RequestId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.HasKey("Sequence");
+
+                    b.HasIndex("CorrelationId")
+                        .HasDatabaseName("ix_outbox_messages_correlation");
+
+                    b.ToTable("outbox_messages", (string)null);
                 });
 
             modelBuilder.Entity("Inference.Server.Results.InferenceResult", b =>
@@ -238,6 +245,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
+
+                    b.Property<long?>("DisabledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("disabled_at");
 
                     b.Property<string>("Name")
                         .IsRequired()

@@ -1,8 +1,0 @@
-namespace Inference.Contracts;
-
-public sealed record InferenceStarted
-{
-    public required Guid InferenceId { get; init; }
-
-    public required DateTimeOffset StartedAt { get; init; }
-}

@@ -1,8 +1,0 @@
-namespace Inference.Contracts;
-
-public sealed record QuotaReserved
-{
-    public required Guid InferenceId { get; init; }
-
-    public required long Tokens { get; init; }
-}

@@ -1,0 +1,29 @@
+namespace Inference.Orchestration;
+
+/// <summary>Stable codes a failed or canceled request reports in <c>error.code</c>.</summary>
+public static class ErrorCodes
+{
+    public const string QuotaExceeded = "quota_exceeded";
+    public const string QuotaUnavailable = "quota_unavailable";
+    public const string InferenceFailed = "inference_failed";
+    public const string ResultStoreFailed = "result_store_failed";
+    public const string DeadlineExceeded = "deadline_exceeded";
+
+    /// <summary>Canceled by <c>CancelInference</c> or <c>POST /v1/inferences/{id}/cancel</c>.</summary>
+    public const string Canceled = "canceled";
+
+    /// <summary>Canceled because the submitter's <c>Cancel-After</c> passed.</summary>
+    public const string CancelAfterElapsed = "cancel_after_elapsed";
+
+    /// <summary>A cancel for a request that had already ended.</summary>
+    public const string InferenceFinal = "inference_final";
+
+    /// <summary>A <c>Cancel-After</c> longer than the platform's own deadline.</summary>
+    public const string CancelAfterTooLong = "cancel_after_too_long";
+
+    /// <summary>A <c>Cancel-After</c> that is not a duration of at least one second.</summary>
+    public const string CancelAfterInvalid = "cancel_after_invalid";
+
+    public const string TenantNotFound = "tenant_not_found";
+    public const string TenantDisabled = "tenant_disabled";
+}

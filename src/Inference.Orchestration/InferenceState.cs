@@ -1,0 +1,56 @@
+using MassTransit;
+
+namespace Inference.Orchestration;
+
+/// <summary>One inference request's saga instance, as stored in the <c>inference_sagas</c> table.</summary>
+public sealed class InferenceState : SagaStateMachineInstance
+{
+    public Guid CorrelationId { get; set; }
+
+    /// <summary>The state's name: Submitted, QuotaReserved, Inferring, Completed, Failed or Canceled.</summary>
+    public string CurrentState { get; set; } = null!;
+
+    public string TenantId { get; set; } = null!;
+
+    public string Model { get; set; } = null!;
+
+    /// <summary>The inputs, kept until the request reaches a final state and then cleared.</summary>
+    public List<string>? Inputs { get; set; }
+
+    public int InputCount { get; set; }
+
+    public int PromptTokens { get; set; }
+
+    public int CompletionTokens { get; set; }
+
+    public long ReservedTokens { get; set; }
+
+    public string? ErrorCode { get; set; }
+
+    public string? ErrorMessage { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>
+    /// When the request must have ended: the platform's deadline, or the submitter's <see cref="CancelAt"/> when that is
+    /// sooner. Past it, the deadline sweeper ends the request.
+    /// </summary>
+    public DateTimeOffset DeadlineAt { get; set; }
+
+    /// <summary>The submitter's own deadline (<c>Cancel-After</c>), at which the request is canceled; null when none.</summary>
+    public DateTimeOffset? CancelAt { get; set; }
+
+    /// <summary>Every state the request entered, oldest first.</summary>
+    public List<StatusChange> History { get; set; } = [];
+
+    /// <summary>Where to answer the submitter's request once quota is decided; null when nobody waits.</summary>
+    public Uri? ResponseAddress { get; set; }
+
+    public Guid? RequestId { get; set; }
+
+    /// <summary>Incremented by the repository on every update; a second writer that skipped the row lock fails instead of
+    /// losing an update.</summary>
+    public int Version { get; set; }
+}

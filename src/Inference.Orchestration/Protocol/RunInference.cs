@@ -1,0 +1,17 @@
+namespace Inference.Orchestration.Protocol;
+
+/// <summary>Run a model over the inputs. Sent to <see cref="ProtocolEndpoints.Worker"/> once quota is reserved.</summary>
+public sealed record RunInference
+{
+    public required Guid InferenceId { get; init; }
+
+    public required string Model { get; init; }
+
+    public required IReadOnlyList<string> Inputs { get; init; }
+
+    /// <summary>
+    /// The request's deadline. A worker that receives the message later does not run it: by then the request has
+    /// failed with <c>deadline_exceeded</c> and its quota is released. Null: no deadline.
+    /// </summary>
+    public DateTimeOffset? NotAfter { get; init; }
+}

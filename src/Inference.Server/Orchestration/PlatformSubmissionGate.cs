@@ -1,0 +1,33 @@
+using Inference.Contracts;
+using Inference.Engine;
+using Inference.Orchestration;
+using Inference.Server.Persistence;
+using Microsoft.EntityFrameworkCore;
+
+namespace Inference.Server.Orchestration;
+
+/// <summary>
+/// Admits bus submissions as the API admits its own: the tenant is read from the database (in the saga's transaction),
+/// the model comes from the engine's catalogue, and the tokens are counted by its tokenizer.
+/// </summary>
+public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog models) : ISubmissionGate
+{
+    public async ValueTask<SubmissionDecision> CheckAsync(SubmitInference submission, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(submission);
+        var tenant = await db.Tenants.AsNoTracking().Where(x => x.Id == submission.TenantId)
+            .Select(x => new { x.DisabledAt }).SingleOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        if (tenant is null)
+            return SubmissionDecision.Refuse(ErrorCodes.TenantNotFound, $"Tenant '{submission.TenantId}' does not exist.");
+        if (tenant.DisabledAt is not null)
+            return SubmissionDecision.Refuse(ErrorCodes.TenantDisabled, $"Tenant '{submission.TenantId}' is disabled.");
+
+        if (!models.TryGet(submission.Model, out var model))
+            return SubmissionDecision.Refuse("model_not_found", $"Model '{submission.Model}' is not served here.");
+
+        var tokens = model.CountTokens(submission.Inputs);
+        return InputTokens.Problems(model, tokens) is [var first, ..]
+            ? SubmissionDecision.Refuse(first.Code, first.Message)
+            : SubmissionDecision.Admit(tokens.Total);
+    }
+}

@@ -1,0 +1,19 @@
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Microsoft.EntityFrameworkCore;
+
+namespace Inference.Server.Tenants;
+
+internal sealed class TenantMap : IEntityTypeConfiguration<Tenant>
+{
+    public void Configure(EntityTypeBuilder<Tenant> builder)
+    {
+        builder.ToTable("tenants");
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).HasColumnName("id").HasMaxLength(64);
+        builder.Property(x => x.Name).HasColumnName("name").HasMaxLength(256);
+        builder.Property(x => x.TokensPerMinute).HasColumnName("tokens_per_minute");
+        builder.Property(x => x.TokensPerDay).HasColumnName("tokens_per_day");
+        builder.Property(x => x.CreatedAt).HasColumnName("created_at");
+        builder.Property(x => x.DisabledAt).HasColumnName("disabled_at");
+    }
+}
