@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using FluentValidation;
+using Inference.Contracts;
 using Inference.Server.Tenants;
+using MassTransit;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
@@ -24,6 +26,8 @@ public static class ApiExtensions
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
+        builder.Services.AddScoped(provider => provider.GetRequiredService<IBus>()
+            .CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress, InferenceCancellation.AnswerTimeout));
 
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);

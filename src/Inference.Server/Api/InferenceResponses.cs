@@ -11,7 +11,8 @@ public sealed record InferenceAcceptedResponse(
 
 public sealed record ReservedUsageResponse(long ReservedTokens);
 
-public sealed record InferenceUrlsResponse(string Get);
+/// <summary>Where to read the request (<c>get</c>) and to cancel it (<c>cancel</c>, a <c>POST</c>).</summary>
+public sealed record InferenceUrlsResponse(string Get, string Cancel);
 
 /// <summary>Body of <c>GET /v1/inferences/{id}</c>: the request's saga as a client sees it.</summary>
 public sealed record InferenceResponse(

@@ -28,6 +28,8 @@ public static class InferencesApi
             .Accepts<CreateInferenceRequest>("application/json");
         group.MapGet("/{id}", GetAsync)
             .WithName("GetInference");
+        group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
+            .WithName("CancelInference");
 
         return group;
     }
@@ -38,8 +40,8 @@ public static class InferencesApi
         ModelCatalog models,
         InferenceSubmissions submissions,
         IOptions<ApiOptions> options,
+        IOptions<OrchestrationOptions> orchestration,
         IOptions<JsonOptions> json,
-        TimeProvider clock,
         CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonRequestBody.ReadAsync<CreateInferenceRequest>(
@@ -67,12 +69,17 @@ public static class InferencesApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
+        var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.Value.RequestDeadline);
+        if (cancelAfterProblem is not null)
+            return cancelAfterProblem;
+
         var message = new SubmitInference
         {
             InferenceId = NewId.NextGuid(),
             TenantId = http.HttpContext.User.TenantId(),
             Model = model.Descriptor.Id,
             Inputs = inputs,
+            CancelAfter = cancelAfter,
         };
 
         SubmissionOutcome outcome;
@@ -96,7 +103,7 @@ public static class InferencesApi
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, stored.CreatedAt,
-            new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location)));
+            new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(

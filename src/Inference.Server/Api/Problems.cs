@@ -50,6 +50,12 @@ public static class Problems
     public static ProblemHttpResult InferenceNotFound(string id) =>
         Create(StatusCodes.Status404NotFound, "inference_not_found", "No such inference", $"There is no inference '{InputText.Printable(id)}'.");
 
+    /// <summary>A cancel of a request that has already ended; nothing changed.</summary>
+    public static ProblemHttpResult InferenceFinal(Guid inferenceId, string status) =>
+        Create(StatusCodes.Status409Conflict, "inference_final", "The inference has ended",
+            $"The inference has already ended: it is {status}. Nothing was changed.",
+            new() { ["inference_id"] = inferenceId, ["status"] = status });
+
     /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
     public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>
         Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail,
