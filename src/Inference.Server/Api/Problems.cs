@@ -54,7 +54,7 @@ public static class Problems
     public static ProblemHttpResult InferenceFinal(Guid inferenceId, string status) =>
         Create(StatusCodes.Status409Conflict, "inference_final", "The inference has ended",
             $"The inference has already ended: it is {status}. Nothing was changed.",
-            new() { ["inference_id"] = inferenceId, ["status"] = status });
+            new() { ["inference_id"] = inferenceId, ["inference_status"] = status });
 
     /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
     public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>

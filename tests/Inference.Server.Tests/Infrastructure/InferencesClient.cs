@@ -117,6 +117,18 @@ internal static class InferencesClient
         Assert.Equal(0, await services.InferenceCountAsync());
     }
 
+    /// <summary>Adds a tenant with a key of its own, as an operator's tooling would (to the database); returns the key.</summary>
+    public static async Task<string> AddTenantAsync(this IServiceProvider services, string tenantId)
+    {
+        var key = $"{tenantId}-key-{Guid.NewGuid():N}";
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        db.Tenants.Add(new Tenant { Id = tenantId, Name = tenantId, CreatedAt = DateTimeOffset.UtcNow });
+        db.ApiKeys.Add(new ApiKey { Id = Guid.NewGuid(), TenantId = tenantId, KeyHash = ApiKeyHash.Of(key), CreatedAt = DateTimeOffset.UtcNow });
+        await db.SaveChangesAsync();
+        return key;
+    }
+
     public static async Task<int> InferenceCountAsync(this IServiceProvider services)
     {
         await using var scope = services.CreateAsyncScope();
