@@ -22,7 +22,7 @@ internal static class ConnectionBudget
         if (roles.HasFlag(ServerRoles.Orchestrator))
         {
             uses.Add(("the saga, quota and result endpoints (3 x Messaging:ConcurrentMessageLimit)", 3 * messaging.ConcurrentMessageLimit));
-            uses.Add(("the deadline and outbox sweepers", 2));
+            uses.Add(("the deadline and outbox sweepers and the retention job", 3));
         }
 
         if (roles.HasFlag(ServerRoles.Api))

@@ -13,7 +13,7 @@ public static class OrchestrationFeature
 {
     /// <summary>
     /// The saga's options (the API reads the request deadline too) and, for the orchestrator role
-    /// (<paramref name="jobs"/>), the deadline sweeper.
+    /// (<paramref name="jobs"/>), the deadline sweeper and the retention job.
     /// </summary>
     public static IServiceCollection AddOrchestration(this IServiceCollection services, bool jobs)
     {
@@ -28,7 +28,13 @@ public static class OrchestrationFeature
         services.AddScoped<ISubmissionGate, PlatformSubmissionGate>();
 
         if (jobs)
+        {
+            services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
+                .ValidateDataAnnotations().ValidateOnStart();
             services.AddHostedService<DeadlineSweeper>();
+            services.AddHostedService<RetentionJob>();
+        }
+
         return services;
     }
 
