@@ -41,7 +41,8 @@ public sealed partial class DeadlineSweeper(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false);
+        if (!await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false))
+            return;
 
         var orphansToResume = infrastructure.RabbitMq is null;
         using var timer = new PeriodicTimer(options.Value.DeadlineSweepInterval, clock);

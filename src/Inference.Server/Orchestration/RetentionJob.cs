@@ -28,7 +28,8 @@ public sealed partial class RetentionJob(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false);
+        if (!await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false))
+            return;
 
         using var timer = new PeriodicTimer(options.Value.Interval, clock);
         do

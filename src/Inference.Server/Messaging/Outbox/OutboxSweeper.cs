@@ -20,7 +20,8 @@ public sealed partial class OutboxSweeper(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false);
+        if (!await lifetime.WhenStartedAsync(stoppingToken).ConfigureAwait(false))
+            return;
 
         using var timer = new PeriodicTimer(options.Value.SweepInterval, clock);
         do
