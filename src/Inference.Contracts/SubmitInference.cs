@@ -24,7 +24,8 @@ public sealed record SubmitInference
     /// <summary>The texts to run the model on, in order: at least one, each non-empty.</summary>
     public required IReadOnlyList<string> Inputs { get; init; }
 
-    /// <summary>When the submitter made the request; the platform's clock when absent.</summary>
+    /// <summary>When the submitter made the request, from which its deadlines count; the platform's clock when absent
+    /// or later than the platform's clock.</summary>
     public DateTimeOffset? SubmittedAt { get; init; }
 
     /// <summary>

@@ -257,7 +257,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         TimeSpan deadline, Guid? requestId, Uri? responseAddress)
     {
         // Milliseconds are what every store keeps, so the time an answer shows is the one a later read shows.
-        var submittedAt = message.SubmittedAt ?? now;
+        var submittedAt = SubmittedAt(message, now);
         submittedAt = submittedAt.AddTicks(-(submittedAt.Ticks % TimeSpan.TicksPerMillisecond));
 
         saga.TenantId = message.TenantId;
@@ -280,6 +280,13 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             saga.ResponseAddress = responseAddress;
         }
     }
+
+    /// <summary>
+    /// When a submission's deadlines count from: the submitter's time, but never later than the platform's clock. A
+    /// request dated in the future would otherwise put its deadline out of the sweeper's reach and never end.
+    /// </summary>
+    private static DateTimeOffset SubmittedAt(SubmitInference message, DateTimeOffset now) =>
+        message.SubmittedAt is { } at && at < now ? at : now;
 
     /// <summary>Records that the request entered its current state at <paramref name="now"/>.</summary>
     internal static void Enter(InferenceState saga, DateTimeOffset now)
@@ -395,7 +402,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Fail(context.Saga, refusal.Code, refusal.Message);
         context.Saga.TenantId = context.Message.TenantId ?? "";
         context.Saga.Model = context.Message.Model ?? "";
-        context.Saga.CreatedAt = context.Message.SubmittedAt ?? now;
+        context.Saga.CreatedAt = SubmittedAt(context.Message, now);
         context.Saga.UpdatedAt = now;
     }
 

@@ -249,6 +249,20 @@ public sealed class When_a_client_deadline_is_set : SagaSpec
     }
 
     [Fact]
+    public async Task Should_count_deadlines_from_the_platforms_clock_when_the_submission_is_dated_in_the_future()
+    {
+        var id = NewId.NextGuid();
+        var before = DateTimeOffset.UtcNow;
+        var endpoint = await Saga.Harness.Bus.GetSendEndpoint(InferenceEndpoints.OrchestratorAddress);
+        await endpoint.Send(SagaHarness.Submission(id) with { SubmittedAt = DateTimeOffset.UtcNow.AddYears(100), CancelAfter = TimeSpan.FromSeconds(30) });
+
+        var instance = await Saga.InState(id, Saga.Machine.Submitted);
+
+        Assert.InRange(instance.CreatedAt, before.AddMilliseconds(-1), DateTimeOffset.UtcNow);
+        Assert.Equal(instance.CreatedAt + TimeSpan.FromSeconds(30), instance.DeadlineAt);
+    }
+
+    [Fact]
     public async Task Should_keep_the_servers_deadline_failing_requests_without_one()
     {
         var id = NewId.NextGuid();
