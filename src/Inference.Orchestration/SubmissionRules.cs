@@ -13,6 +13,12 @@ public static class SubmissionRules
     /// <summary>Inputs one request may carry; larger jobs are split by the client.</summary>
     public const int MaxInputs = 2048;
 
+    /// <summary>
+    /// The most characters (UTF-16 code units) one input may hold: the REST API's default <c>Api:MaxInputCharacters</c>.
+    /// The model's token limit alone does not bound an input (a long word is one unknown token).
+    /// </summary>
+    public const int MaxInputCharacters = 100_000;
+
     /// <summary>The longest tenant id and model id the store keeps.</summary>
     public const int MaxTenantIdLength = 64;
 
@@ -46,6 +52,8 @@ public static class SubmissionRules
                 return new(violation.Code, violation.Message);
             if (string.IsNullOrWhiteSpace(input))
                 return new("input_empty", $"Input {i} must be a non-empty string.");
+            if (input.Length > MaxInputCharacters)
+                return new("input_too_long", $"Input {i} has {input.Length} characters; at most {MaxInputCharacters} are accepted.");
         }
 
         return submission.CancelAfter is { } cancelAfter ? CheckCancelAfter(cancelAfter, maxDeadline, "'CancelAfter'") : null;

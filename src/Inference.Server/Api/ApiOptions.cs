@@ -1,3 +1,4 @@
+using Inference.Orchestration;
 using System.ComponentModel.DataAnnotations;
 
 namespace Inference.Server.Api;
@@ -34,7 +35,7 @@ public sealed class ApiOptions
     /// it is. The default is far above what a 256-token input can hold in real text.
     /// </remarks>
     [Range(1, int.MaxValue)]
-    public int MaxInputCharacters { get; set; } = 100_000;
+    public int MaxInputCharacters { get; set; } = SubmissionRules.MaxInputCharacters;
 
     /// <summary>
     /// Most bytes the body of <c>POST /v1/inferences</c> may have; a larger one is refused with <c>413
