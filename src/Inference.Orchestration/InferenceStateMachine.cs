@@ -110,8 +110,10 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
 
         During(QuotaReserved,
             When(InferenceStarted).TransitionTo(Inferring),
+            // A result after the deadline ends the request as the deadline would; the sweeper may not have come yet.
+            Overdue(When(InferenceSucceeded, context => IsOverdue(context.Saga, clock))),
             // Started and succeeded are published apart and may arrive in either order.
-            When(InferenceSucceeded)
+            When(InferenceSucceeded, context => !IsOverdue(context.Saga, clock))
                 .Then(context => RecordUsage(context.Saga, context.Message.Usage))
                 .TransitionTo(Inferring)
                 .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
@@ -131,12 +133,16 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             Ignore(ResultStoreFaulted));
 
         During(Inferring,
+            // A result after the deadline is discarded and the request ends as the deadline would: what the submitter
+            // gave up on is never charged, however late the sweeper comes.
+            Overdue(When(InferenceSucceeded, context => IsOverdue(context.Saga, clock))),
+            Overdue(When(ResultStored, context => IsOverdue(context.Saga, clock))),
             // The first success after the start, or another run's (resumed or redelivered work): the result store keeps
             // the first and confirms every later one.
-            When(InferenceSucceeded)
+            When(InferenceSucceeded, context => !IsOverdue(context.Saga, clock))
                 .Then(context => RecordUsage(context.Saga, context.Message.Usage))
                 .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
-            When(ResultStored)
+            When(ResultStored, context => !IsOverdue(context.Saga, clock))
                 .TransitionTo(Completed)
                 .Send(SettlementQueue, context => Settle(context.Saga))
                 .Publish(context => Completion(context.Saga, context.Message)),
@@ -341,20 +347,28 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         where TMessage : class =>
         correlation.OnMissingInstance(m => m.Fault());
 
-    /// <summary>The deadline sweeper's message: the submitter's deadline cancels, the platform's fails.</summary>
-    private EventActivityBinder<InferenceState, InferenceDeadlineReached> Overdue(EventActivityBinder<InferenceState, InferenceDeadlineReached> when) =>
+    /// <summary>
+    /// A request past its deadline, told by the sweeper or found by a late result: the submitter's deadline cancels, the
+    /// platform's fails; the reservation is released either way.
+    /// </summary>
+    private EventActivityBinder<InferenceState, TMessage> Overdue<TMessage>(EventActivityBinder<InferenceState, TMessage> when)
+        where TMessage : class =>
         when.IfElse(context => context.Saga.CancelAt is not null,
             canceled => canceled
                 .Then(context => Fail(context.Saga, ErrorCodes.CancelAfterElapsed,
-                    $"The request was canceled at its Cancel-After time, {context.Message.Deadline:O}."))
+                    $"The request was canceled at its Cancel-After time, {context.Saga.DeadlineAt:O}."))
                 .TransitionTo(Canceled)
                 .Send(SettlementQueue, context => Release(context.Saga)),
             failed => failed
                 .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded,
-                    $"The request did not finish by its deadline, {context.Message.Deadline:O}."))
+                    $"The request did not finish by its deadline, {context.Saga.DeadlineAt:O}."))
                 .TransitionTo(Failed)
                 .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 .Send(SettlementQueue, context => Release(context.Saga)));
+
+    /// <summary>True once the request's deadline has passed (a row without one is left to the sweeper).</summary>
+    private static bool IsOverdue(InferenceState saga, TimeProvider clock) =>
+        saga.DeadlineAt != default && clock.GetUtcNow() > saga.DeadlineAt;
 
     /// <summary>A cancel of a request that has not ended: canceled, released in full, answered with its new status.</summary>
     private EventActivityBinder<InferenceState, CancelInference> Cancel(EventActivityBinder<InferenceState, CancelInference> when) =>

@@ -391,3 +391,73 @@ public sealed class When_the_status_is_asked : SagaSpec
         Assert.Equal(id, notFound.Message.InferenceId);
     }
 }
+
+/// <summary>
+/// The sweeper tells the saga of a passed deadline within seconds; a result that lands in between must not complete
+/// (and charge) a request its submitter, or the platform, has already given up on.
+/// </summary>
+public sealed class When_a_result_lands_after_the_deadline : IAsyncLifetime
+{
+    private readonly Quota.ManualTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private readonly SagaHarness _saga;
+
+    public When_a_result_lands_after_the_deadline() => _saga = new SagaHarness(clock: _clock);
+
+    public Task InitializeAsync() => _saga.InitializeAsync();
+
+    public Task DisposeAsync() => _saga.DisposeAsync();
+
+    [Fact]
+    public async Task Should_cancel_with_cancel_after_elapsed_discard_it_and_release_when_the_client_deadline_passed()
+    {
+        var id = NewId.NextGuid();
+        var endpoint = await _saga.Harness.Bus.GetSendEndpoint(InferenceEndpoints.OrchestratorAddress);
+        await endpoint.Send(SagaHarness.Submission(id) with { SubmittedAt = null, CancelAfter = TimeSpan.FromSeconds(5) });
+        await _saga.InState(id, _saga.Machine.Submitted);
+        await _saga.Harness.Bus.Publish(new QuotaReserved { InferenceId = id, Tokens = ScriptedGate.TokensPerInput });
+        await _saga.InState(id, _saga.Machine.QuotaReserved);
+        _clock.Advance(TimeSpan.FromSeconds(5) + TimeSpan.FromMilliseconds(1));
+
+        await _saga.Harness.Bus.Publish(SagaHarness.Success(id));
+
+        var instance = await _saga.InState(id, _saga.Machine.Canceled);
+        Assert.Equal((ErrorCodes.CancelAfterElapsed, 0, 0), (instance.ErrorCode, InferenceStateMachine.Status(instance).Usage.PromptTokens,
+            InferenceStateMachine.Status(instance).Usage.CompletionTokens));
+        await _saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id);
+        await _saga.PublishedMessage<InferenceCanceled>(m => m.InferenceId == id && m.Reason.Code == ErrorCodes.CancelAfterElapsed);
+        Assert.True(await _saga.NothingSent<StoreResult>(id, m => m.InferenceId));
+        Assert.True(await _saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+        Assert.Equal(1, _saga.Outcomes(id));
+    }
+
+    [Fact]
+    public async Task Should_fail_with_deadline_exceeded_when_the_stored_result_comes_after_the_platforms_deadline()
+    {
+        var id = NewId.NextGuid();
+        await _saga.Succeed(id);
+        var deadline = _saga.Saga.Sagas.Contains(id)!.DeadlineAt;
+        _clock.SetUtcNow(deadline + TimeSpan.FromMilliseconds(1));
+
+        await _saga.Harness.Bus.Publish(new ResultStored { InferenceId = id });
+
+        var instance = await _saga.InState(id, _saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.DeadlineExceeded, instance.ErrorCode);
+        await _saga.SentMessage<ReleaseQuota>(m => m.InferenceId == id);
+        await _saga.PublishedMessage<InferenceFailed>(m => m.InferenceId == id && m.Error.Code == ErrorCodes.DeadlineExceeded);
+        Assert.True(await _saga.NothingSent<SettleQuota>(id, m => m.InferenceId));
+        Assert.Equal(1, _saga.Outcomes(id));
+    }
+
+    [Fact]
+    public async Task Should_complete_a_request_whose_result_is_stored_at_the_deadline_itself()
+    {
+        var id = NewId.NextGuid();
+        await _saga.Succeed(id);
+        _clock.SetUtcNow(_saga.Saga.Sagas.Contains(id)!.DeadlineAt);
+
+        await _saga.Harness.Bus.Publish(new ResultStored { InferenceId = id });
+
+        await _saga.InState(id, _saga.Machine.Completed);
+        await _saga.SentMessage<SettleQuota>(m => m.InferenceId == id);
+    }
+}

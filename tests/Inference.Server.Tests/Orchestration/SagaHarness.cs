@@ -22,10 +22,11 @@ public sealed class SagaHarness : IAsyncLifetime
 
     /// <param name="inactivity">How long the bus must be quiet before the harness decides nothing more will happen;
     /// longer than the endpoint's retry delays where a spec waits for retries to run out.</param>
-    public SagaHarness(TimeSpan? inactivity = null)
+    /// <param name="clock">The machine's clock; the system's unless a spec moves time itself.</param>
+    public SagaHarness(TimeSpan? inactivity = null, TimeProvider? clock = null)
     {
         _provider = new ServiceCollection()
-            .AddSingleton(TimeProvider.System)
+            .AddSingleton(clock ?? TimeProvider.System)
             .Configure<OrchestrationOptions>(_ => { })
             .Configure<InferenceSagaEndpointOptions>(options => options.ConfigureRetry = OrchestrationFeature.ConfigureRetry)
             .AddSingleton<ISubmissionGate, ScriptedGate>()
