@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Security.Cryptography;
@@ -19,6 +20,9 @@ internal readonly record struct InferenceCursor(DateTimeOffset CreatedAt, Guid I
     private const int PayloadLength = 1 + sizeof(long) + 16;
     private const int ByteLength = PayloadLength + CheckLength;
 
+    private static readonly SearchValues<char> Alphabet =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
     /// <summary>The length of every cursor's text; anything longer or shorter is refused before it is decoded.</summary>
     public static readonly int TextLength = Base64Url.GetEncodedLength(ByteLength);
 
@@ -38,16 +42,14 @@ internal readonly record struct InferenceCursor(DateTimeOffset CreatedAt, Guid I
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(tenantId);
-        if (text.Length != TextLength)
+
+        // Only the exact length in base64url's alphabet, nothing for the decoder to skip or pad: one text per cursor, and
+        // the decoder, which throws on what it cannot read, sees only what it can.
+        if (text.Length != TextLength || text.AsSpan().ContainsAnyExcept(Alphabet))
             return null;
 
         Span<byte> bytes = stackalloc byte[ByteLength];
-        if (!Base64Url.TryDecodeFromChars(text, bytes, out var written) || written != ByteLength || bytes[0] != Version)
-            return null;
-
-        // One text per cursor: the decoder skips white space and ignores the last character's spare bits, so a variant
-        // spelling of a valid cursor would otherwise pass.
-        if (!string.Equals(Base64Url.EncodeToString(bytes), text, StringComparison.Ordinal))
+        if (Base64Url.DecodeFromChars(text, bytes) != ByteLength || bytes[0] != Version)
             return null;
 
         Span<byte> expected = stackalloc byte[CheckLength];
