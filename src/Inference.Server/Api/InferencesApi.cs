@@ -28,6 +28,7 @@ public static class InferencesApi
             .Accepts<CreateInferenceRequest>("application/json");
         group.MapGet("/", InferenceListing.ListAsync)
             .WithName("ListInferences")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .AddOpenApiOperationTransformer(InferenceListing.DescribeParametersAsync);
         group.MapGet("/{id}", GetAsync)
             .WithName("GetInference");
