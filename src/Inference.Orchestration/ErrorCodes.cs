@@ -24,6 +24,18 @@ public static class ErrorCodes
     /// <summary>A <c>Cancel-After</c> that is not a duration of at least one second.</summary>
     public const string CancelAfterInvalid = "cancel_after_invalid";
 
+    /// <summary>A <c>limit</c> of <c>GET /v1/inferences</c> that is not a whole number from 1 to 100.</summary>
+    public const string LimitInvalid = "limit_invalid";
+
+    /// <summary>A <c>status</c> of <c>GET /v1/inferences</c> that is not one of the API's statuses.</summary>
+    public const string StatusInvalid = "status_invalid";
+
+    /// <summary>A <c>cursor</c> of <c>GET /v1/inferences</c> that is not one the API gave this tenant.</summary>
+    public const string CursorInvalid = "cursor_invalid";
+
+    /// <summary>A <c>model</c> of <c>GET /v1/inferences</c> given twice, or holding characters no model id holds.</summary>
+    public const string ModelInvalid = "model_invalid";
+
     public const string TenantNotFound = "tenant_not_found";
     public const string TenantDisabled = "tenant_disabled";
 }

@@ -1,3 +1,5 @@
+using Inference.Orchestration;
+
 namespace Inference.Server.Api;
 
 /// <summary>Body of the <c>202 Accepted</c> answer to <c>POST /v1/inferences</c>.</summary>
@@ -26,6 +28,21 @@ public sealed record InferenceResponse(
     ErrorResponse? Error,
     IReadOnlyList<HistoryEntryResponse> History);
 
+/// <summary>One request in <c>GET /v1/inferences</c>: <see cref="InferenceResponse"/> without its output.</summary>
+public sealed record InferenceListItemResponse(
+    Guid Id,
+    string Status,
+    string Model,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    UsageResponse Usage,
+    ErrorResponse? Error,
+    IReadOnlyList<HistoryEntryResponse> History);
+
+/// <summary>Body of <c>GET /v1/inferences</c>: a page of the tenant's requests, newest first, and where the next page
+/// starts (null on the last page).</summary>
+public sealed record InferenceListResponse(IReadOnlyList<InferenceListItemResponse> Data, string? NextCursor);
+
 public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens);
 
 public sealed record OutputResponse(IReadOnlyList<float[]> Embeddings);
@@ -33,3 +50,27 @@ public sealed record OutputResponse(IReadOnlyList<float[]> Embeddings);
 public sealed record ErrorResponse(string Code, string Message);
 
 public sealed record HistoryEntryResponse(string Status, DateTimeOffset At);
+
+/// <summary>A saga as a client sees it, for the single read and for the list alike.</summary>
+internal static class InferenceView
+{
+    public static InferenceListItemResponse Item(InferenceState saga) => new(
+        saga.CorrelationId,
+        InferenceStates.ToApi(saga.CurrentState),
+        saga.Model,
+        saga.CreatedAt,
+        saga.UpdatedAt,
+        Usage(saga),
+        saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
+        [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStates.ToApi(h.State), h.At))]);
+
+    public static InferenceResponse WithOutput(InferenceListItemResponse item, OutputResponse? output) => new(
+        item.Id, item.Status, item.Model, item.CreatedAt, item.UpdatedAt, item.Usage, output, item.Error, item.History);
+
+    /// <summary>Tokens the request is charged for: what it used once completed, nothing if it failed or was canceled
+    /// (its reservation was given back), and while it runs the prompt tokens counted so far.</summary>
+    private static UsageResponse Usage(InferenceState saga) =>
+        saga.CurrentState is InferenceStates.Failed or InferenceStates.Canceled
+            ? new UsageResponse(0, 0, 0)
+            : new UsageResponse(saga.PromptTokens, saga.CompletionTokens, saga.PromptTokens + saga.CompletionTokens);
+}

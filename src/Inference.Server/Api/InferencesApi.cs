@@ -15,7 +15,7 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;
 
-/// <summary>The <c>/v1/inferences</c> resource: submit a request, read its state.</summary>
+/// <summary>The <c>/v1/inferences</c> resource: submit a request, read its state, list the tenant's requests.</summary>
 public static class InferencesApi
 {
     public static RouteGroupBuilder MapInferencesApiV1(this IEndpointRouteBuilder app)
@@ -26,6 +26,10 @@ public static class InferencesApi
         group.MapPost("/", CreateAsync)
             .WithName("CreateInference")
             .Accepts<CreateInferenceRequest>("application/json");
+        group.MapGet("/", InferenceListing.ListAsync)
+            .WithName("ListInferences")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .AddOpenApiOperationTransformer(InferenceListing.DescribeParametersAsync);
         group.MapGet("/{id}", GetAsync)
             .WithName("GetInference");
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
@@ -124,7 +128,7 @@ public static class InferencesApi
             return Problems.InferenceNotFound(id);
 
         OutputResponse? output = null;
-        if (saga.CurrentState == "Completed")
+        if (saga.CurrentState == InferenceStates.Completed)
         {
             var result = await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
                 .ConfigureAwait(false);
@@ -132,24 +136,8 @@ public static class InferencesApi
                 output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
         }
 
-        return TypedResults.Ok(new InferenceResponse(
-            saga.CorrelationId,
-            InferenceStates.ToApi(saga.CurrentState),
-            saga.Model,
-            saga.CreatedAt,
-            saga.UpdatedAt,
-            Usage(saga),
-            output,
-            saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
-            [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStates.ToApi(h.State), h.At))]));
+        return TypedResults.Ok(InferenceView.WithOutput(InferenceView.Item(saga), output));
     }
-
-    /// <summary>Tokens the request is charged for: what it used once completed, nothing if it failed or was canceled
-    /// (its reservation was given back), and while it runs the prompt tokens counted so far.</summary>
-    private static UsageResponse Usage(InferenceState saga) =>
-        saga.CurrentState is "Failed" or "Canceled"
-            ? new UsageResponse(0, 0, 0)
-            : new UsageResponse(saga.PromptTokens, saga.CompletionTokens, saga.PromptTokens + saga.CompletionTokens);
 
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {

@@ -17,4 +17,34 @@ public sealed class When_a_client_reads_the_openapi_document(EmbeddedApp app) : 
             .GetProperty("properties").GetProperty("model");
         Assert.Contains("string", model.GetProperty("type").EnumerateArray().Select(type => type.GetString()));
     }
+
+    [Fact]
+    public async Task Should_describe_the_listing_its_parameters_and_its_page()
+    {
+        using var client = app.CreateClient();
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+
+        var list = document.GetProperty("paths").GetProperty("/v1/inferences").GetProperty("get");
+        Assert.Equal("ListInferences", list.GetProperty("operationId").GetString());
+        var parameters = list.GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+        Assert.Equal(["cursor", "limit", "model", "status"], parameters.Keys.Order());
+        Assert.All(parameters.Values, p => Assert.Equal("query", p.GetProperty("in").GetString()));
+        Assert.All(parameters.Values, p => Assert.False(p.TryGetProperty("required", out var required) && required.GetBoolean()));
+        var limit = parameters["limit"].GetProperty("schema");
+        Assert.Equal(("integer", 1, 100, 20), (limit.GetProperty("type").GetString(), limit.GetProperty("minimum").GetInt32(),
+            limit.GetProperty("maximum").GetInt32(), limit.GetProperty("default").GetInt32()));
+        Assert.Equal(["submitted", "quota_reserved", "inferring", "completed", "failed", "canceled"],
+            parameters["status"].GetProperty("schema").GetProperty("enum").EnumerateArray().Select(s => s.GetString()));
+
+        var responses = list.GetProperty("responses");
+        Assert.EndsWith("/InferenceListResponse", responses.GetProperty("200").GetProperty("content").GetProperty("application/json")
+            .GetProperty("schema").GetProperty("$ref").GetString(), StringComparison.Ordinal);
+        Assert.True(responses.GetProperty("400").GetProperty("content").TryGetProperty("application/problem+json", out _));
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        Assert.Equal(["data", "next_cursor"], schemas.GetProperty("InferenceListResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name));
+        var item = schemas.GetProperty("InferenceListItemResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name).ToList();
+        var single = schemas.GetProperty("InferenceResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name);
+        Assert.Equal(single.Where(name => name != "output"), item);
+    }
 }
