@@ -61,7 +61,22 @@ public static class InferenceListing
         }
 
         // One more than the page, to know whether another page follows without a count.
-        var rows = await Page(db, tenantId, state, model, after).Take(pageSize + 1).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await Page(db, tenantId, state, model, after).Take(pageSize + 1)
+            .Select(x => new InferenceState
+            {
+                // What an item shows, and no more: a request that has not ended still holds its inputs, up to megabytes.
+                CorrelationId = x.CorrelationId,
+                CurrentState = x.CurrentState,
+                Model = x.Model,
+                CreatedAt = x.CreatedAt,
+                UpdatedAt = x.UpdatedAt,
+                PromptTokens = x.PromptTokens,
+                CompletionTokens = x.CompletionTokens,
+                ErrorCode = x.ErrorCode,
+                ErrorMessage = x.ErrorMessage,
+                History = x.History,
+            })
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
         var page = rows.Take(pageSize).ToList();
         var next = rows.Count > pageSize ? new InferenceCursor(page[^1].CreatedAt, page[^1].CorrelationId).Encode(tenantId) : null;
         return TypedResults.Ok(new InferenceListResponse([.. page.Select(InferenceView.Item)], next));
