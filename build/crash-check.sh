@@ -303,6 +303,7 @@ queued() {
     'import json, sys; print(sum(q.get("messages", 0) for q in json.load(sys.stdin) if not q["name"].endswith("_error")))'
 }
 # The management API's counts lag by up to its statistics interval (5 s).
+waited_from=$SECONDS
 for _ in $(seq 60); do
   held=$(held_reservations)
   queued=$(queued)
@@ -312,6 +313,8 @@ done
 
 # The outcome events: the subscriber has written every final request's by now, unless one is missing; give stragglers
 # (a message the outbox sweeper sends late) up to 20 s, then a second for duplicates, and stop it.
+settled_after=$((SECONDS - waited_from))
+waited_from=$SECONDS
 subscriber_up=$(alive "$subscriber" && echo yes || echo no)
 rows() { psql "$pg/$name" -At -F $'\t' -c "SELECT correlation_id, current_state, coalesce(error_code, '') FROM inference_sagas" >"$work/rows.tsv"; }
 outcomes() { touch "$work/outcomes.tsv"; ./build/check-outcomes.py "$work/rows.tsv" "$work/outcomes.tsv" --json "$work/outcomes.json" >"$work/outcomes.txt"; }
@@ -325,6 +328,7 @@ kill -TERM "$subscriber" 2>/dev/null || true
 for _ in $(seq 20); do alive "$subscriber" || break; sleep 0.5; done
 subscriber=""
 rows && outcomes
+outcomes_after=$((SECONDS - waited_from))
 
 # The submissions must outlast the outages, or the drill proves nothing about them.
 submitted_until=$(report 'int(r["elapsed_seconds"])')
@@ -342,14 +346,36 @@ if [[ $(report 'r["bad_inputs"]["sent"]') != 0 ]]; then
     "mismatches: $(report "($counts)(r['bad_inputs']['mismatches'])")"
 fi
 
-cancels=$(report 'r["cancels"]["sent"]')
-if [[ $cancels != 0 || $(report 'r["cancels"]["cancel_after_sent"]') != 0 ]]; then
-  check "cancel answers other than 200, 409 inference_final, 404 or 503 unavailable" \
-    "$(report "($counts)({k: v for k, v in r['cancels']['answers'].items() if not (k.startswith('200') or k.split(' ')[0] in ('409', '404', '503'))})")" none \
-    "$cancels cancels sent: $(report "($counts)(r['cancels']['answers'])")"
-  check "cancels answered 200 whose request did not end canceled" "$(report 'len(r["cancels"]["answered_200_not_canceled"])')" 0
-  check "requests canceled that nobody asked to cancel" "$(report 'len(r["cancels"]["canceled_unasked"])')" 0 \
-    "canceled requests by reason: $(report "($counts)({k: v for k, v in r['accepted']['final_by_status'].items() if k.startswith('canceled')})"), of $(report 'r["cancels"]["cancel_after_sent"]') sent with Cancel-After"
+# The cancel and outcome figures, read in one go (a python3 per figure costs seconds on a loaded machine).
+eval "$(python3 - "$work/load.json" "$work/outcomes.json" <<'PY'
+import json, shlex, sys
+r, o = (json.load(open(path)) for path in sys.argv[1:3])
+counts = lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"
+c = r["cancels"]
+figures = {
+    "cancels": c["sent"], "cancel_after_sent": c["cancel_after_sent"], "cancel_answers": counts(c["answers"]),
+    "cancel_answers_other": counts({k: v for k, v in c["answers"].items() if not (k.startswith("200") or k.split(" ")[0] in ("409", "404", "503"))}),
+    "cancel_200_not_canceled": len(c["answered_200_not_canceled"]), "canceled_unasked": len(c["canceled_unasked"]),
+    "canceled_by_reason": counts({k: v for k, v in r["accepted"]["final_by_status"].items() if k.startswith("canceled")}),
+    "final_by_status": counts(r["accepted"]["final_by_status"]),
+    "outcome_exactly_one": o["exactly_one"], "outcome_final_rows": o["final_rows"], "outcome_types": counts(o["messages_by_type"]),
+    "outcome_missing": len(o["missing"]), "outcome_wrong_type": len(o["wrong_type"]),
+    "outcome_several": len(o["several"]), "outcome_several_ids": "; ".join(f"{i}: {m}" for i, m in list(o["several"].items())[:3]) or "none",
+    "outcome_stray": len(o["not_final_with_outcome"]) + len(o["unknown"]),
+    "outcome_stray_ids": ", ".join((o["not_final_with_outcome"] + o["unknown"])[:3]) or "none",
+    "outcome_deliveries": o["deliveries"], "outcome_messages": o["messages"], "outcome_redeliveries": o["redeliveries"],
+    "outcome_redelivered_messages": o["redelivered_messages"], "outcome_broker_redeliveries": o["broker_redeliveries"],
+}
+for k, v in figures.items():
+    print(f"{k}={shlex.quote(str(v))}")
+PY
+)"
+if [[ $cancels != 0 || $cancel_after_sent != 0 ]]; then
+  check "cancel answers other than 200, 409 inference_final, 404 or 503 unavailable" "$cancel_answers_other" none \
+    "$cancels cancels sent: $cancel_answers"
+  check "cancels answered 200 whose request did not end canceled" "$cancel_200_not_canceled" 0
+  check "requests canceled that nobody asked to cancel" "$canceled_unasked" 0 \
+    "canceled requests by reason: $canceled_by_reason, of $cancel_after_sent sent with Cancel-After"
 fi
 check "requests in the database that are not final" "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state NOT IN ('Completed', 'Failed', 'Canceled')")" 0
 check "reservations still held in Redis" "$held" 0
@@ -358,15 +384,14 @@ charged=0
 for day in $(redis --scan --pattern "$name:quota:{dev}:day:*"); do charged=$((charged + $(redis GET "$day"))); done
 check "tokens charged in Redis = tokens of the completed requests" "$charged" "$tokens" \
   "the clients read $(report 'r["accepted"]["completed_tokens"]') for the completed requests they were answered 202 for"
-outcome() { python3 -c "import json, sys; o = json.load(open('$work/outcomes.json')); print($1)"; }
 check "outcome subscriber stayed up through the outages" "$subscriber_up" yes
-check "final requests with exactly one outcome event, of their state's type" "$(outcome 'o["exactly_one"]')" "$(outcome 'o["final_rows"]')" \
-  "events: $(outcome "($counts)(o['messages_by_type'])"); no event: $(outcome 'len(o["missing"])'); wrong type: $(outcome 'len(o["wrong_type"])')"
-check "final requests with two outcome events of different MessageIds" "$(outcome 'len(o["several"])')" 0 \
-  "$(outcome "'; '.join(f'{i}: {m}' for i, m in list(o['several'].items())[:3]) or 'none'")"
-check "outcome events of requests not final, or of unknown ids" "$(outcome 'len(o["not_final_with_outcome"]) + len(o["unknown"])')" 0 \
-  "$(outcome "', '.join((o['not_final_with_outcome'] + o['unknown'])[:3]) or 'none'")"
-echo "    info  outcome deliveries: $(outcome 'o["deliveries"]') for $(outcome 'o["messages"]') messages; redeliveries of the same MessageId: $(outcome 'o["redeliveries"]') (of $(outcome 'o["redelivered_messages"]') messages; $(outcome 'o["broker_redeliveries"]') flagged redelivered by the broker), deduplicated before the checks above"
+check "final requests with exactly one outcome event, of their state's type" "$outcome_exactly_one" "$outcome_final_rows" \
+  "events: $outcome_types; no event: $outcome_missing; wrong type: $outcome_wrong_type"
+check "final requests with two outcome events of different MessageIds" "$outcome_several" 0 "$outcome_several_ids"
+check "outcome events of requests not final, or of unknown ids" "$outcome_stray" 0 "$outcome_stray_ids"
+echo "    info  outcome deliveries: $outcome_deliveries for $outcome_messages messages; redeliveries of the same MessageId:" \
+  "$outcome_redeliveries (of $outcome_redelivered_messages messages; $outcome_broker_redeliveries flagged redelivered by the broker)," \
+  "deduplicated before the checks above"
 check "messages left in queues" "$queued" 0
 errors=$(curl -sf -u inference:inference "$mgmt/queues/$name" | python3 -c \
   'import json, sys; print(", ".join(q["name"] + ": " + str(q.get("messages", 0)) for q in json.load(sys.stdin) if q["name"].endswith("_error") and q.get("messages", 0)) or "none")')
@@ -384,11 +409,11 @@ states_of() {
 }
 echo "    info  requests not final, by input: $(report "($counts)(r['accepted']['not_final_by_input'])"); in the database now: $(states_of not_final)"
 echo "    info  requests answered 404 after 202, by input: $(report "($counts)(r['accepted']['not_found_after_accepted_by_input'])"); in the database now: $(states_of not_found_after_accepted)"
+echo "    info  waited ${settled_after} s for reservations to settle and queues to drain, then ${outcomes_after} s for the outcome events"
 echo "    info  processes that exited by themselves and were started again: $unplanned"
 
-echo "==> summary: $accepted accepted: $(report "($counts)(r['accepted']['final_by_status'])");" \
-  "cancels: $cancels sent ($(report "($counts)(r['cancels']['answers'])")), Cancel-After: $(report 'r["cancels"]["cancel_after_sent"]') sent;" \
-  "outcome events: $(outcome "($counts)(o['messages_by_type'])"), $(outcome 'o["redeliveries"]') redeliveries; tokens charged $charged"
+echo "==> summary: $accepted accepted: $final_by_status; cancels: $cancels sent ($cancel_answers)," \
+  "Cancel-After: $cancel_after_sent sent; outcome events: $outcome_types, $outcome_redeliveries redeliveries; tokens charged $charged"
 
 if ((failed)); then
   echo "==> the last lines each process logged at warning or above"
