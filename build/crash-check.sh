@@ -361,8 +361,8 @@ figures = {
     "outcome_exactly_one": o["exactly_one"], "outcome_final_rows": o["final_rows"], "outcome_types": counts(o["messages_by_type"]),
     "outcome_missing": len(o["missing"]), "outcome_wrong_type": len(o["wrong_type"]),
     "outcome_several": len(o["several"]), "outcome_several_ids": "; ".join(f"{i}: {m}" for i, m in list(o["several"].items())[:3]) or "none",
-    "outcome_stray": len(o["not_final_with_outcome"]) + len(o["unknown"]),
-    "outcome_stray_ids": ", ".join((o["not_final_with_outcome"] + o["unknown"])[:3]) or "none",
+    "outcome_stray": len(o["not_final_with_outcome"]) + len(o["unknown"]) + len(o["conflicting_message_ids"]),
+    "outcome_stray_ids": ", ".join((o["not_final_with_outcome"] + o["unknown"] + [f"MessageId {m}" for m in o["conflicting_message_ids"]])[:3]) or "none",
     "outcome_deliveries": o["deliveries"], "outcome_messages": o["messages"], "outcome_redeliveries": o["redeliveries"],
     "outcome_redelivered_messages": o["redelivered_messages"], "outcome_broker_redeliveries": o["broker_redeliveries"],
 }
@@ -388,7 +388,7 @@ check "outcome subscriber stayed up through the outages" "$subscriber_up" yes
 check "final requests with exactly one outcome event, of their state's type" "$outcome_exactly_one" "$outcome_final_rows" \
   "events: $outcome_types; no event: $outcome_missing; wrong type: $outcome_wrong_type"
 check "final requests with two outcome events of different MessageIds" "$outcome_several" 0 "$outcome_several_ids"
-check "outcome events of requests not final, or of unknown ids" "$outcome_stray" 0 "$outcome_stray_ids"
+check "outcome events of requests not final, of unknown ids, or reusing a MessageId" "$outcome_stray" 0 "$outcome_stray_ids"
 echo "    info  outcome deliveries: $outcome_deliveries for $outcome_messages messages; redeliveries of the same MessageId:" \
   "$outcome_redeliveries (of $outcome_redelivered_messages messages; $outcome_broker_redeliveries flagged redelivered by the broker)," \
   "deduplicated before the checks above"
