@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # The outage drill. Runs one API, two orchestrators and two workers as separate processes, drives a load through the
 # API with tests/Inference.LoadTest (a share of it hostile inputs), and meanwhile kills orchestrators and workers with
-# SIGKILL four times (and restarts them), restarts PostgreSQL and restarts RabbitMQ (through ./build/services.sh).
+# SIGKILL four times (and restarts them), restarts PostgreSQL and restarts RabbitMQ (through ./build/services.sh). A share
+# of the requests is canceled by its client at a random moment, another is sent with a short Cancel-After; a subscriber
+# of the drill's own records every outcome event the platform publishes.
 # Like a supervisor, it also restarts any process that exits by itself. Then checks what a client and an operator
 # must be able to rely on, prints each check, and exits 1 if any fails.
 #
 #   ./build/crash-check.sh [--long] [--requests N] [--concurrency 16] [--bad-inputs 0.1] [--redis-pause SECONDS]
-#                          [--port-base 5310] [--no-build]
+#                          [--cancel-share 0.2] [--cancel-after-share 0.1] [--port-base 5310] [--no-build]
 #
 #   --long          sends 2000 requests instead of 600, and also kills an orchestrator and a worker once more, stops
 #                   PostgreSQL for 30 s and restarts it once more
 #   --bad-inputs    share of the requests that carry a hostile input (NUL, another control character, a lone
 #                   surrogate, bytes that are not UTF-8); each must be answered 400 with its code. 0 sends none.
+#   --cancel-share  share of the requests that their client cancels (POST .../cancel) 0 to 2.5 s after the 202; every
+#                   answer is acceptable (200, 409 inference_final, 404 or 503 during an outage) and counted
+#   --cancel-after-share  share of the requests sent with a Cancel-After of 1 to 3 s: some end canceled with
+#                   cancel_after_elapsed, the others complete first
 #   --redis-pause   also freezes Redis (CLIENT PAUSE) for that long in the middle of the load
 #   --port-base     the five processes listen on this port and the four after it
 #   --no-build      use the Release build already in artifacts/ (./build/test.sh has just made it)
@@ -23,9 +29,12 @@
 # next drill. Each run has a database, virtual host and Redis key prefix of its own, removed afterwards.
 #
 # The checks: every request answered 202 is final and readable, and none was ever answered 404; no client saw a 5xx
-# other than 503 `unavailable`, nor a connection failure; hostile inputs were refused with their codes; nothing is left
-# reserved in Redis, and Redis charged exactly the tokens of the completed requests; the queues drained and the error
-# queues are empty. The short run takes about 3 minutes on two cores.
+# other than 503 `unavailable`, nor a connection failure; hostile inputs were refused with their codes; no request was
+# canceled that nobody asked to cancel, and every cancel answered 200 ended canceled; every request in the database is
+# final; nothing is left reserved in Redis, and Redis charged exactly the tokens of the completed requests (canceled and
+# failed ones charge nothing); every final request published exactly one outcome event (deduplicated by MessageId;
+# redeliveries are counted), of the type of its state, and no event names an unknown id; the queues drained and the
+# error queues are empty. The short run takes about 3 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +42,8 @@ long=false
 requests=""
 concurrency=16
 bad_inputs=0.1
+cancel_share=0.2
+cancel_after_share=0.1
 redis_pause=0
 port_base=5310
 build=true
@@ -44,6 +55,8 @@ while [[ $# -gt 0 ]]; do
     --requests) requests="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --bad-inputs) bad_inputs="$2"; shift 2 ;;
+    --cancel-share) cancel_share="$2"; shift 2 ;;
+    --cancel-after-share) cancel_after_share="$2"; shift 2 ;;
     --redis-pause) redis_pause="$2"; shift 2 ;;
     --port-base) port_base="$2"; shift 2 ;;
     --no-build) build=false; shift ;;
@@ -81,17 +94,19 @@ names=(orchestrator-1 orchestrator-2 worker-1 worker-2 api)
 i=0
 for n in api orchestrator-1 orchestrator-2 worker-1 worker-2; do port[$n]=$((port_base + i)); i=$((i + 1)); done
 load=""
+subscriber=""
 outages=false
 
 cleanup() {
   for n in "${names[@]}"; do [[ -n ${pid[$n]:-} ]] && kill -9 "${pid[$n]}" 2>/dev/null || true; done
   [[ -n $load ]] && kill -9 "$load" 2>/dev/null || true
+  [[ -n $subscriber ]] && kill -9 "$subscriber" 2>/dev/null || true
   # An interrupted drill may have left a service stopped.
   if $outages; then services start >/dev/null 2>&1 || true; fi
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
   curl -sf -u inference:inference -X DELETE "$mgmt/vhosts/$name" >/dev/null || true
   redis --scan --pattern "$name:*" | xargs -r redis-cli -p "$redis_port" DEL >/dev/null || true
-  if [[ -n $keep_logs ]]; then mkdir -p "$keep_logs" && cp "$work"/*.log "$work"/*.json "$keep_logs"/ 2>/dev/null || true; fi
+  if [[ -n $keep_logs ]]; then mkdir -p "$keep_logs" && cp "$work"/*.log "$work"/*.json "$work"/*.tsv "$keep_logs"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -208,11 +223,28 @@ ready orchestrator-1 # migrates the database before the others look for it
 for n in orchestrator-2 worker-1 worker-2 api; do start "$n"; done
 for n in "${names[@]}"; do ready "$n"; done
 
+# The drill's own subscriber of the outcome events, on a durable queue of its own: it stays up through the outages
+# (MassTransit reconnects; what is published meanwhile waits in its queue) and writes one line per delivery.
+dotnet "$loadtest" subscribe --rabbitmq "$ConnectionStrings__RabbitMq" --queue crash-check-outcomes \
+  --out "$work/outcomes.tsv" >"$work/subscriber.log" 2>&1 8>&- &
+subscriber=$!
+deadline=$((SECONDS + 60))
+until grep -q '^subscribed' "$work/subscriber.log"; do
+  if ((SECONDS > deadline)) || ! alive "$subscriber"; then
+    echo "the outcome subscriber did not start; its log:" >&2
+    tail -n 40 "$work/subscriber.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+
 processes_at=$SECONDS
-echo "==> load: $requests requests, concurrency $concurrency, hostile inputs $bad_inputs, with outages"
+echo "==> load: $requests requests, concurrency $concurrency, hostile inputs $bad_inputs, canceled $cancel_share," \
+  "Cancel-After $cancel_after_share, with outages"
 t0=$SECONDS
 dotnet "$loadtest" --url "http://127.0.0.1:${port[api]}" --key crash-check --requests "$requests" \
-  --concurrency "$concurrency" --bad-inputs "$bad_inputs" --report "$work/load.json" \
+  --concurrency "$concurrency" --bad-inputs "$bad_inputs" --cancel-share "$cancel_share" \
+  --cancel-after-share "$cancel_after_share" --report "$work/load.json" \
   --follow-timeout "$follow_timeout" --final-timeout "$final_timeout" >"$work/load.txt" 2>&1 8>&- &
 load=$!
 outages=true
@@ -271,12 +303,32 @@ queued() {
     'import json, sys; print(sum(q.get("messages", 0) for q in json.load(sys.stdin) if not q["name"].endswith("_error")))'
 }
 # The management API's counts lag by up to its statistics interval (5 s).
+waited_from=$SECONDS
 for _ in $(seq 60); do
   held=$(held_reservations)
   queued=$(queued)
   [[ $held == 0 && $queued == 0 ]] && break
   sleep 0.5
 done
+
+# The outcome events: the subscriber has written every final request's by now, unless one is missing; give stragglers
+# (a message the outbox sweeper sends late) up to 20 s, then a second for duplicates, and stop it.
+settled_after=$((SECONDS - waited_from))
+waited_from=$SECONDS
+subscriber_up=$(alive "$subscriber" && echo yes || echo no)
+rows() { psql "$pg/$name" -At -F $'\t' -c "SELECT correlation_id, current_state, coalesce(error_code, '') FROM inference_sagas" >"$work/rows.tsv"; }
+outcomes() { touch "$work/outcomes.tsv"; ./build/check-outcomes.py "$work/rows.tsv" "$work/outcomes.tsv" --json "$work/outcomes.json" >"$work/outcomes.txt"; }
+for _ in $(seq 40); do
+  rows && outcomes
+  [[ $(python3 -c "import json; print(len(json.load(open('$work/outcomes.json'))['missing']))") == 0 ]] && break
+  sleep 0.5
+done
+sleep 1
+kill -TERM "$subscriber" 2>/dev/null || true
+for _ in $(seq 20); do alive "$subscriber" || break; sleep 0.5; done
+subscriber=""
+rows && outcomes
+outcomes_after=$((SECONDS - waited_from))
 
 # The submissions must outlast the outages, or the drill proves nothing about them.
 submitted_until=$(report 'int(r["elapsed_seconds"])')
@@ -294,17 +346,58 @@ if [[ $(report 'r["bad_inputs"]["sent"]') != 0 ]]; then
     "mismatches: $(report "($counts)(r['bad_inputs']['mismatches'])")"
 fi
 
+# The cancel and outcome figures, read in one go (a python3 per figure costs seconds on a loaded machine).
+eval "$(python3 - "$work/load.json" "$work/outcomes.json" <<'PY'
+import json, shlex, sys
+r, o = (json.load(open(path)) for path in sys.argv[1:3])
+counts = lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"
+c = r["cancels"]
+figures = {
+    "cancels": c["sent"], "cancel_after_sent": c["cancel_after_sent"], "cancel_answers": counts(c["answers"]),
+    "cancel_answers_other": counts({k: v for k, v in c["answers"].items() if not (k.startswith("200") or k.split(" ")[0] in ("409", "404", "503"))}),
+    "cancel_200_not_canceled": len(c["answered_200_not_canceled"]), "canceled_unasked": len(c["canceled_unasked"]),
+    "canceled_by_reason": counts({k: v for k, v in r["accepted"]["final_by_status"].items() if k.startswith("canceled")}),
+    "final_by_status": counts(r["accepted"]["final_by_status"]),
+    "outcome_exactly_one": o["exactly_one"], "outcome_final_rows": o["final_rows"], "outcome_types": counts(o["messages_by_type"]),
+    "outcome_missing": len(o["missing"]), "outcome_wrong_type": len(o["wrong_type"]),
+    "outcome_several": len(o["several"]), "outcome_several_ids": "; ".join(f"{i}: {m}" for i, m in list(o["several"].items())[:3]) or "none",
+    "outcome_stray": len(o["not_final_with_outcome"]) + len(o["unknown"]) + len(o["conflicting_message_ids"]),
+    "outcome_stray_ids": ", ".join((o["not_final_with_outcome"] + o["unknown"] + [f"MessageId {m}" for m in o["conflicting_message_ids"]])[:3]) or "none",
+    "outcome_deliveries": o["deliveries"], "outcome_messages": o["messages"], "outcome_redeliveries": o["redeliveries"],
+    "outcome_redelivered_messages": o["redelivered_messages"], "outcome_broker_redeliveries": o["broker_redeliveries"],
+}
+for k, v in figures.items():
+    print(f"{k}={shlex.quote(str(v))}")
+PY
+)"
+if [[ $cancels != 0 || $cancel_after_sent != 0 ]]; then
+  check "cancel answers other than 200, 409 inference_final, 404 or 503 unavailable" "$cancel_answers_other" none \
+    "$cancels cancels sent: $cancel_answers"
+  check "cancels answered 200 whose request did not end canceled" "$cancel_200_not_canceled" 0
+  check "requests canceled that nobody asked to cancel" "$canceled_unasked" 0 \
+    "canceled requests by reason: $canceled_by_reason, of $cancel_after_sent sent with Cancel-After"
+fi
+check "requests in the database that are not final" "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state NOT IN ('Completed', 'Failed', 'Canceled')")" 0
 check "reservations still held in Redis" "$held" 0
 tokens=$(psql "$pg/$name" -Atc "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM inference_sagas WHERE current_state = 'Completed'")
 charged=0
 for day in $(redis --scan --pattern "$name:quota:{dev}:day:*"); do charged=$((charged + $(redis GET "$day"))); done
 check "tokens charged in Redis = tokens of the completed requests" "$charged" "$tokens" \
   "the clients read $(report 'r["accepted"]["completed_tokens"]') for the completed requests they were answered 202 for"
+check "outcome subscriber stayed up through the outages" "$subscriber_up" yes
+check "final requests with exactly one outcome event, of their state's type" "$outcome_exactly_one" "$outcome_final_rows" \
+  "events: $outcome_types; no event: $outcome_missing; wrong type: $outcome_wrong_type"
+check "final requests with two outcome events of different MessageIds" "$outcome_several" 0 "$outcome_several_ids"
+check "outcome events of requests not final, of unknown ids, or reusing a MessageId" "$outcome_stray" 0 "$outcome_stray_ids"
+echo "    info  outcome deliveries: $outcome_deliveries for $outcome_messages messages; redeliveries of the same MessageId:" \
+  "$outcome_redeliveries (of $outcome_redelivered_messages messages; $outcome_broker_redeliveries flagged redelivered by the broker)," \
+  "deduplicated before the checks above"
 check "messages left in queues" "$queued" 0
 errors=$(curl -sf -u inference:inference "$mgmt/queues/$name" | python3 -c \
   'import json, sys; print(", ".join(q["name"] + ": " + str(q.get("messages", 0)) for q in json.load(sys.stdin) if q["name"].endswith("_error") and q.get("messages", 0)) or "none")')
 check "messages in error queues" "$errors" none
 echo "    info  saga rows: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(current_state || ' ' || n, ', '), 'none') FROM (SELECT current_state, count(*) AS n FROM inference_sagas GROUP BY 1 ORDER BY 1) s"), for $accepted answered 202"
+echo "    info  canceled requests by reason: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(coalesce(error_code, '?') || ' ' || n, ', '), 'none') FROM (SELECT error_code, count(*) AS n FROM inference_sagas WHERE current_state = 'Canceled' GROUP BY 1 ORDER BY 1) f")"
 echo "    info  failed requests by code: $(psql "$pg/$name" -Atc "SELECT coalesce(string_agg(coalesce(error_code, '?') || ' ' || n, ', '), 'none') FROM (SELECT error_code, count(*) AS n FROM inference_sagas WHERE current_state = 'Failed' GROUP BY 1 ORDER BY 1) f")"
 # Where the requests a client could not see through ended up, as the database tells.
 states_of() {
@@ -316,7 +409,11 @@ states_of() {
 }
 echo "    info  requests not final, by input: $(report "($counts)(r['accepted']['not_final_by_input'])"); in the database now: $(states_of not_final)"
 echo "    info  requests answered 404 after 202, by input: $(report "($counts)(r['accepted']['not_found_after_accepted_by_input'])"); in the database now: $(states_of not_found_after_accepted)"
+echo "    info  waited ${settled_after} s for reservations to settle and queues to drain, then ${outcomes_after} s for the outcome events"
 echo "    info  processes that exited by themselves and were started again: $unplanned"
+
+echo "==> summary: $accepted accepted: $final_by_status; cancels: $cancels sent ($cancel_answers)," \
+  "Cancel-After: $cancel_after_sent sent; outcome events: $outcome_types, $outcome_redeliveries redeliveries; tokens charged $charged"
 
 if ((failed)); then
   echo "==> the last lines each process logged at warning or above"
@@ -324,6 +421,8 @@ if ((failed)); then
     echo "    --- $n"
     grep -E '^(warn|fail|crit)' -A 1 "$work/$n.log" | tail -n 8 | cut -c 1-240 | sed 's/^/    /' || true
   done
+  echo "    --- outcome subscriber"
+  tail -n 8 "$work/subscriber.log" | cut -c 1-240 | sed 's/^/    /' || true
 fi
 echo "==> $( ((failed)) && echo FAILED || echo passed ) in $((SECONDS - started_at)) s: build $((built_at - started_at)) s," \
   "services $((services_at - built_at)) s, processes $((processes_at - services_at)) s, load $((load_at - processes_at)) s," \

@@ -10,6 +10,8 @@ internal sealed record LoadOptions(
     int Inputs,
     int Words,
     double BadInputs,
+    double CancelShare,
+    double CancelAfterShare,
     string? ReportPath,
     TimeSpan FollowTimeout,
     TimeSpan FinalTimeout,
@@ -18,7 +20,8 @@ internal sealed record LoadOptions(
 {
     public const string Usage = """
         usage: Inference.LoadTest --key <api key> [--url http://127.0.0.1:5080] [--requests 200] [--concurrency 16]
-                                  [--inputs 1] [--words 12] [--bad-inputs 0] [--report path.json]
+                                  [--inputs 1] [--words 12] [--bad-inputs 0] [--cancel-share 0.2] [--cancel-after-share 0.1]
+                                  [--report path.json]
                                   [--follow-timeout 60] [--final-timeout 180] [--retry-patience 180] [--request-timeout 60]
         """;
 
@@ -36,19 +39,28 @@ internal sealed record LoadOptions(
             Value(name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
         TimeSpan Seconds(string name, int fallback) => TimeSpan.FromSeconds(Number(name, fallback));
 
-        var badInputs = Value("--bad-inputs") is { } share ? double.Parse(share, CultureInfo.InvariantCulture) : 0;
-        if (badInputs is < 0 or > 1)
-            throw new ArgumentException("--bad-inputs is a share of the requests, from 0 to 1.");
+        double Share(string name, double fallback)
+        {
+            var share = Value(name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : fallback;
+            return share is < 0 or > 1 ? throw new ArgumentException($"{name} is a share of the requests, from 0 to 1.") : share;
+        }
+
+        var badInputs = Share("--bad-inputs", 0);
+        var cancelShare = Share("--cancel-share", 0.2);
+        var cancelAfterShare = Share("--cancel-after-share", 0.1);
+        if (cancelShare + cancelAfterShare > 1)
+            throw new ArgumentException("--cancel-share and --cancel-after-share together are at most 1.");
 
         return new(new Uri(Value("--url") ?? "http://127.0.0.1:5080"), Required("--key"), Number("--requests", 200),
-            Number("--concurrency", 16), Number("--inputs", 1), Number("--words", 12), badInputs, Value("--report"),
+            Number("--concurrency", 16), Number("--inputs", 1), Number("--words", 12), badInputs, cancelShare, cancelAfterShare, Value("--report"),
             Seconds("--follow-timeout", 60), Seconds("--final-timeout", 180), Seconds("--retry-patience", 180),
             Seconds("--request-timeout", 60));
     }
 
     private static readonly HashSet<string> Known =
     [
-        "--url", "--key", "--requests", "--concurrency", "--inputs", "--words", "--bad-inputs", "--report",
+        "--url", "--key", "--requests", "--concurrency", "--inputs", "--words", "--bad-inputs", "--cancel-share",
+        "--cancel-after-share", "--report",
         "--follow-timeout", "--final-timeout", "--retry-patience", "--request-timeout",
     ];
 }

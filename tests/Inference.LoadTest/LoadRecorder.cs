@@ -18,6 +18,9 @@ internal sealed class LoadRecorder
     private readonly Dictionary<Guid, AcceptedRequest> _accepted = [];
     private readonly List<Guid> _acceptedInOrder = [];
     private readonly HashSet<Guid> _notFoundAfterAccepted = [];
+    private readonly Dictionary<string, int> _cancelAnswers = [];
+    private readonly Dictionary<Guid, string> _cancelAnswerOf = [];
+    private int _cancelAfterSent;
 
     /// <summary>Submissions that went wrong on the POST: an ordinary one not accepted, a hostile one not refused as it must be.</summary>
     private readonly HashSet<int> _failedSubmissions = [];
@@ -96,6 +99,22 @@ internal sealed class LoadRecorder
         }
     }
 
+    public void CancelAfterSent()
+    {
+        lock (_gate)
+            _cancelAfterSent++;
+    }
+
+    /// <summary>The answer to the cancel sent for an accepted request: <c>200 canceled</c>, <c>409 inference_final</c>, ...</summary>
+    public void CancelAnswered(Guid id, string answer)
+    {
+        lock (_gate)
+        {
+            _cancelAnswers[answer] = _cancelAnswers.GetValueOrDefault(answer) + 1;
+            _cancelAnswerOf[id] = answer;
+        }
+    }
+
     public Submission SubmissionOf(Guid id)
     {
         lock (_gate)
@@ -144,6 +163,20 @@ internal sealed class LoadRecorder
             foreach (var id in notFinal.Concat(unreadable).Concat(_notFoundAfterAccepted))
                 failed.Add(_accepted[id].Submission.Index);
 
+            // A request canceled by its client ends canceled_canceled once the cancel was answered 200; one that was
+            // canceled must have been asked to be: by a cancel not refused as final, or by its Cancel-After.
+            var finalOf = (Guid id) => _accepted[id].Final?.Outcome;
+            var answered200NotCanceled = _acceptedInOrder
+                .Where(id => _cancelAnswerOf.GetValueOrDefault(id)?.StartsWith("200", StringComparison.Ordinal) == true
+                    && finalOf(id) is { } final && final != "canceled_canceled").ToList();
+            var canceledUnasked = _acceptedInOrder.Where(id => finalOf(id) switch
+            {
+                "canceled_canceled" => _cancelAnswerOf.GetValueOrDefault(id) is null or "409 inference_final",
+                "canceled_cancel_after_elapsed" => _accepted[id].Submission.CancelAfter is null,
+                { } other when other.StartsWith("canceled", StringComparison.Ordinal) => true,
+                _ => false,
+            }).ToList();
+
             return new Report(
                 options.Requests, options.Concurrency, options.Inputs, options.Words, options.BadInputs, Math.Round(elapsedSeconds, 1),
                 Sorted(outcomes), Sorted(_postAnswers), _retried503, Sorted(_otherServerErrors), Sorted(_connectionErrors),
@@ -156,6 +189,7 @@ internal sealed class LoadRecorder
                     _accepted.Values.Where(a => a.Final is { Outcome: "completed" }).Sum(a => a.Final!.TotalTokens),
                     notFinal, unreadable, [.. _acceptedInOrder.Where(_notFoundAfterAccepted.Contains)],
                     ByInput(notFinal), ByInput(_notFoundAfterAccepted)),
+                new Cancels(_cancelAnswerOf.Count, Sorted(_cancelAnswers), answered200NotCanceled, _cancelAfterSent, canceledUnasked),
                 failed.Count,
                 new Latencies(Percentiles.Of(_post), Percentiles.Of(_post202), Percentiles.Of(_toFinal)),
                 [.. _acceptedInOrder]);
@@ -201,6 +235,7 @@ internal sealed record Report(
     SortedDictionary<string, int> GetErrors,
     BadInputs BadInputs,
     AcceptedRequests Accepted,
+    Cancels Cancels,
     int Failures,
     Latencies LatencyMs,
     IReadOnlyList<Guid> AcceptedIds)
@@ -240,6 +275,10 @@ internal sealed record Report(
         output.WriteLine($"    not final:           {Ids(Accepted.NotFinal)}; by input: {Counts(Accepted.NotFinalByInput)}");
         output.WriteLine($"    final, unreadable:   {Ids(Accepted.Unreadable)}");
         output.WriteLine($"    404 after 202:       {Ids(Accepted.NotFoundAfterAccepted)}; by input: {Counts(Accepted.NotFoundAfterAcceptedByInput)}");
+        output.WriteLine($"cancels sent:            {Cancels.Sent}; answers: {Counts(Cancels.Answers)}");
+        output.WriteLine($"    200, not canceled:   {Ids(Cancels.Answered200NotCanceled)}");
+        output.WriteLine($"Cancel-After sent:       {Cancels.CancelAfterSent} (accepted)");
+        output.WriteLine($"canceled, not asked to:  {Ids(Cancels.CanceledUnasked)}");
         output.WriteLine($"failures:                {Failures}");
         output.WriteLine($"POST ms          {LatencyMs.Post}");
         output.WriteLine($"POST (202) ms    {LatencyMs.Post202}");
@@ -263,6 +302,21 @@ internal sealed record AcceptedRequests(
     IReadOnlyList<Guid> NotFoundAfterAccepted,
     SortedDictionary<string, int> NotFinalByInput,
     SortedDictionary<string, int> NotFoundAfterAcceptedByInput);
+
+/// <summary>The cancels the clients sent and what they were answered, and the requests sent with <c>Cancel-After</c>.</summary>
+/// <param name="Sent">Cancels sent (one per canceled request at most).</param>
+/// <param name="Answers">Their answers: <c>200 &lt;status shown&gt;</c>, <c>409 inference_final</c>, <c>404 ...</c>,
+/// <c>503 unavailable</c>, or a connection failure.</param>
+/// <param name="Answered200NotCanceled">Cancels answered 200 whose request did not end <c>canceled</c> (reason <c>canceled</c>).</param>
+/// <param name="CancelAfterSent">Requests accepted with a <c>Cancel-After</c> header.</param>
+/// <param name="CanceledUnasked">Requests that ended canceled without a cancel that could have done it (none sent, or
+/// one answered 409), or with <c>cancel_after_elapsed</c> without a <c>Cancel-After</c>.</param>
+internal sealed record Cancels(
+    int Sent,
+    SortedDictionary<string, int> Answers,
+    [property: JsonPropertyName("answered_200_not_canceled")] IReadOnlyList<Guid> Answered200NotCanceled,
+    int CancelAfterSent,
+    IReadOnlyList<Guid> CanceledUnasked);
 
 internal sealed record Latencies(Percentiles Post, [property: JsonPropertyName("post_202")] Percentiles Post202, Percentiles ToFinal);
 

@@ -50,7 +50,13 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
             var submission = Submission.Create(index, options);
             var id = await SubmitAsync(submission);
             if (id is { } accepted)
-                await FollowAsync(accepted, _clock.Elapsed + options.FollowTimeout, recordLatency: true);
+            {
+                var follow = FollowAsync(accepted, _clock.Elapsed + options.FollowTimeout, recordLatency: true);
+                if (submission.CancelDelay is { } delay)
+                    await Task.WhenAll(follow, CancelAsync(accepted, delay));
+                else
+                    await follow;
+            }
         }
     }
 
@@ -67,7 +73,10 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
             {
                 using var content = new ByteArrayContent(submission.Body);
                 content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                using var response = await http.PostAsync(new Uri("/v1/inferences", UriKind.Relative), content);
+                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/inferences", UriKind.Relative)) { Content = content };
+                if (submission.CancelAfter is { } cancelAfter)
+                    request.Headers.Add("Cancel-After", cancelAfter);
+                using var response = await http.SendAsync(request);
                 answer = await Answer.ReadAsync(response);
             }
             catch (Exception exception) when (IsConnectionFailure(exception))
@@ -102,6 +111,8 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
 
             if (answer.Status == HttpStatusCode.Accepted && answer.Id is { } id)
             {
+                if (submission.CancelAfter is not null)
+                    _recorder.CancelAfterSent();
                 _recorder.Accepted(id, submission, started, (_clock.Elapsed - started).TotalMilliseconds);
                 return id;
             }
@@ -110,6 +121,29 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
             _recorder.Refused(submission, Outcome(submission, answer.Name), serverError: serverError);
             return null;
         }
+    }
+
+    /// <summary>
+    /// Cancels the request <paramref name="delay"/> after its <c>202</c>, once, and records the answer: <c>200</c> with the
+    /// status it shows, <c>409 inference_final</c>, <c>404</c>, <c>503 unavailable</c> during an outage (the cancel may
+    /// still happen), or a connection failure. Not sent again: the answer is the figure.
+    /// </summary>
+    private async Task CancelAsync(Guid id, TimeSpan delay)
+    {
+        await Task.Delay(delay);
+        string what;
+        try
+        {
+            using var response = await http.PostAsync(new Uri($"/v1/inferences/{id}/cancel", UriKind.Relative), content: null);
+            var answer = await Answer.ReadAsync(response);
+            what = answer.Status == HttpStatusCode.OK ? $"200 {answer.InferenceStatus ?? "without status"}" : answer.Name;
+        }
+        catch (Exception exception) when (IsConnectionFailure(exception))
+        {
+            what = Describe(exception);
+        }
+
+        _recorder.CancelAnswered(id, what);
     }
 
     /// <summary>
@@ -174,7 +208,11 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
         }
 
         if (status == "canceled")
-            return new FinalState("canceled", Readable: true, tokens);
+        {
+            var code = body.TryGetProperty("error", out var reason) && reason.ValueKind == JsonValueKind.Object
+                ? reason.GetProperty("code").GetString() : null;
+            return new FinalState($"canceled_{code ?? "without_code"}", code is not null, tokens);
+        }
 
         var readable = body.TryGetProperty("output", out var output) && output.ValueKind == JsonValueKind.Object
             && output.TryGetProperty("embeddings", out var embeddings) && embeddings.GetArrayLength() == submission.Inputs
@@ -198,7 +236,7 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
     };
 
     /// <summary>An HTTP answer as the report names it: the status and the problem's <c>code</c>, e.g. <c>400 invalid_json</c>.</summary>
-    private sealed record Answer(HttpStatusCode Status, string Name, string? Code, TimeSpan? RetryAfter, Guid? Id)
+    private sealed record Answer(HttpStatusCode Status, string Name, string? Code, TimeSpan? RetryAfter, Guid? Id, string? InferenceStatus = null)
     {
         /// <summary>A 503 <c>unavailable</c> with <c>Retry-After</c>: the one answer that asks to be sent again.</summary>
         public bool IsRetryLater => Status == HttpStatusCode.ServiceUnavailable && Code == "unavailable" && RetryAfter is not null;
@@ -208,6 +246,7 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
             var text = await response.Content.ReadAsStringAsync();
             string? code = null;
             Guid? id = null;
+            string? status = null;
             try
             {
                 using var body = JsonDocument.Parse(text);
@@ -218,6 +257,9 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
                     if (response.StatusCode == HttpStatusCode.Accepted && body.RootElement.TryGetProperty("id", out var i)
                         && i.TryGetGuid(out var guid))
                         id = guid;
+                    if (response.StatusCode == HttpStatusCode.OK && body.RootElement.TryGetProperty("status", out var s)
+                        && s.ValueKind == JsonValueKind.String)
+                        status = s.GetString();
                 }
             }
             catch (JsonException)
@@ -238,7 +280,7 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
                 retryAfter = TimeSpan.Zero;
 
             var name = response.StatusCode == HttpStatusCode.Accepted || code is null ? $"{(int)response.StatusCode}" : $"{(int)response.StatusCode} {code}";
-            return new Answer(response.StatusCode, name, code, retryAfter, id);
+            return new Answer(response.StatusCode, name, code, retryAfter, id, status);
         }
     }
 }

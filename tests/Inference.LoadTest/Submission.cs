@@ -21,9 +21,22 @@ internal enum InputKind
     InvalidUtf8,
 }
 
-/// <summary>One POST body, built as bytes so that hostile inputs reach the server exactly as written.</summary>
+/// <summary>
+/// One POST body, built as bytes so that hostile inputs reach the server exactly as written; with a <c>Cancel-After</c>
+/// header to send (<see cref="CancelAfter"/>), or a cancel to send that long after the <c>202</c> (<see cref="CancelDelay"/>).
+/// </summary>
 internal sealed record Submission(int Index, InputKind Kind, int Inputs, byte[] Body)
 {
+    /// <summary>The <c>Cancel-After</c> header's value (<c>2s</c> or <c>2</c>, 1 to 3 seconds); null: none.</summary>
+    public string? CancelAfter { get; init; }
+
+    /// <summary>How long after its <c>202</c> the client cancels the request; null: it does not.</summary>
+    public TimeSpan? CancelDelay { get; init; }
+
+    /// <summary>The longest <see cref="CancelDelay"/>: about as long as a request takes to complete under the drill's load,
+    /// so that some cancels arrive before the end and some after.</summary>
+    public static readonly TimeSpan LongestCancelDelay = TimeSpan.FromMilliseconds(2500);
+
     private static readonly InputKind[] Hostile = [InputKind.Nul, InputKind.ControlCharacter, InputKind.LoneSurrogate, InputKind.InvalidUtf8];
 
     // Tab, line feed and carriage return are ordinary text; these are not.
@@ -81,6 +94,20 @@ internal sealed record Submission(int Index, InputKind Kind, int Inputs, byte[] 
         }
 
         body.AddRange("]}"u8.ToArray());
-        return new Submission(index, kind, options.Inputs, [.. body]);
+
+        // Cancels and Cancel-After go to ordinary requests only (a hostile one is refused before it exists), drawn at
+        // random: a share of them canceled after a random delay, another share sent with a short Cancel-After.
+        string? cancelAfter = null;
+        TimeSpan? cancelDelay = null;
+        if (kind == InputKind.Normal)
+        {
+            var draw = Random.Shared.NextDouble();
+            if (draw < options.CancelShare)
+                cancelDelay = TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * LongestCancelDelay.TotalMilliseconds);
+            else if (draw < options.CancelShare + options.CancelAfterShare)
+                cancelAfter = Random.Shared.Next(1, 4).ToString(CultureInfo.InvariantCulture) + (Random.Shared.Next(2) == 0 ? "s" : "");
+        }
+
+        return new Submission(index, kind, options.Inputs, [.. body]) { CancelAfter = cancelAfter, CancelDelay = cancelDelay };
     }
 }
