@@ -203,6 +203,23 @@ public abstract class SagaRepository_Specs<TDatabase>(TDatabase database, ITestO
     }
 
     [Fact]
+    public async Task Should_read_without_waiting_for_the_lock_a_writer_holds_for_a_read_only_event()
+    {
+        var id = await StartCounterAsync();
+
+        await Bus.SendToCounterAsync(new Hold(id));
+        await Bus.Gate.Entered.WaitAsync(TimeSpan.FromSeconds(20));
+        await Bus.SendToCounterAsync(new Peek(id));
+        var peekedWhileHeld = await Bus.Messages.Finished<Peek>(1).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(t => t.IsCompletedSuccessfully);
+        Bus.Gate.Release();
+        await Bus.Messages.Finished<Hold>(1);
+
+        Assert.True(peekedWhileHeld, "The read-only event waited for the lock of the message that held the row.");
+        Assert.Empty(Bus.Messages.Faults);
+        Assert.Equal(1, (await LoadCounterAsync(id)).Count);
+    }
+
+    [Fact]
     public async Task Should_delete_the_row_when_the_saga_is_finalized()
     {
         var id = await StartCounterAsync();
@@ -410,6 +427,40 @@ public abstract class SagaRepository_Specs<TDatabase>(TDatabase database, ITestO
         await Eventually.Holds(() => Bus.Messages.Published<Fault<QuotaReserved>>().Any(x => x.Message.InferenceId == id),
             "the fault is published");
         Assert.Null(await Bus.LoadAsync<InferenceState>(id));
+    }
+
+    [Fact]
+    public async Task Should_answer_a_status_query_or_a_cancel_for_an_unknown_request_with_not_found()
+    {
+        var id = NewId.NextGuid();
+        var bus = Bus.Services.GetRequiredService<IBus>();
+
+        var status = await bus.CreateRequestClient<GetInferenceStatus>(InferenceEndpoints.OrchestratorAddress)
+            .GetResponse<InferenceStatus, InferenceNotFound>(new GetInferenceStatus { InferenceId = id });
+        var cancel = await bus.CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress)
+            .GetResponse<InferenceStatus, CancelInferenceRejected, InferenceNotFound>(new CancelInference { InferenceId = id });
+
+        Assert.True(status.Is(out Response<InferenceNotFound>? _), $"Expected not found, got {status.Message}.");
+        Assert.True(cancel.Is(out Response<InferenceNotFound>? _), $"Expected not found, got {cancel.Message}.");
+        Assert.Empty(Bus.Messages.Faults);
+        Assert.Null(await Bus.LoadAsync<InferenceState>(id));
+    }
+
+    [Fact]
+    public async Task Should_answer_a_status_query_from_the_stored_row_without_changing_it()
+    {
+        var id = NewId.NextGuid();
+        await Bus.SendAsync(InferenceEndpoints.Orchestrator, Submission(id));
+        var before = await InferenceInStateAsync(id, Bus.Services.GetRequiredService<InferenceStateMachine>().Submitted);
+
+        var status = await Bus.Services.GetRequiredService<IBus>().CreateRequestClient<GetInferenceStatus>(InferenceEndpoints.OrchestratorAddress)
+            .GetResponse<InferenceStatus, InferenceNotFound>(new GetInferenceStatus { InferenceId = id, TenantId = "tenant-a" });
+
+        Assert.True(status.Is(out Response<InferenceStatus>? answer), $"Expected the status, got {status.Message}.");
+        Assert.Equal((InferenceStatusNames.Submitted, false), (answer.Message.Status, answer.Message.IsFinal));
+        Assert.Empty(Bus.Messages.Faults);
+        var after = await LoadInferenceAsync(id);
+        Assert.Equal((before.Version, before.UpdatedAt), (after.Version, after.UpdatedAt));
     }
 
     private async Task WarmUpAsync(Guid id)

@@ -18,20 +18,23 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
     private readonly ConsumeContext<TMessage> _consumeContext;
     private readonly ISagaConsumeContextFactory<DbContext, TSaga> _factory;
     private readonly OutboxBuffer? _outbox;
+    private readonly bool _readOnly;
 
     /// <param name="db">The message's context, inside its transaction.</param>
     /// <param name="consumeContext">The message; with an outbox, the context that captures its sends.</param>
     /// <param name="factory">MassTransit's saga consume context factory.</param>
     /// <param name="outbox">Where the transition's messages wait until they are written with the saga row; null when the
     /// saga's messages leave directly.</param>
+    /// <param name="readOnly">The message only reads the saga: it is loaded untracked and without a lock, and never saved.</param>
     public DbSagaRepositoryContext(DbContext db, ConsumeContext<TMessage> consumeContext,
-        ISagaConsumeContextFactory<DbContext, TSaga> factory, OutboxBuffer? outbox)
+        ISagaConsumeContextFactory<DbContext, TSaga> factory, OutboxBuffer? outbox, bool readOnly = false)
         : base(consumeContext, db)
     {
         _db = db;
         _consumeContext = consumeContext;
         _factory = factory;
         _outbox = outbox;
+        _readOnly = readOnly;
     }
 
     /// <summary>A saga's <c>int</c> property of this name, mapped as a concurrency token, is bumped on every update.</summary>
@@ -68,9 +71,13 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
 
     public async Task<SagaConsumeContext<TSaga, TMessage>> Load(Guid correlationId)
     {
-        var instance = await SagaRowLock.Load<TSaga>(_db, correlationId, CancellationToken).ConfigureAwait(false);
-        if (instance is not null)
-            _outbox?.Correlate(correlationId);
+        var instance = _readOnly
+            ? await _db.Set<TSaga>().AsNoTracking().SingleOrDefaultAsync(x => x.CorrelationId == correlationId, CancellationToken).ConfigureAwait(false)
+            : await SagaRowLock.Load<TSaga>(_db, correlationId, CancellationToken).ConfigureAwait(false);
+
+        // Also when there is no row: what the machine answers about a missing request (InferenceNotFound) is written to
+        // the outbox under the id that was asked about.
+        _outbox?.Correlate(correlationId);
         return instance is null
             ? default!
             : await _factory.CreateSagaConsumeContext(_db, _consumeContext, instance, SagaConsumeContextMode.Load).ConfigureAwait(false);
@@ -120,6 +127,9 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
 
     private async Task Saving(CancellationToken cancellationToken, Func<Task> change)
     {
+        if (_readOnly)
+            throw new InvalidOperationException($"{typeof(TMessage).Name} is handled read-only; the saga cannot be saved.");
+
         await _saving.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -16,6 +16,7 @@ namespace Inference.Server.Persistence.Sagas;
 internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
     TDbContext db,
     ISagaConsumeContextFactory<DbContext, TSaga> consumeContextFactory,
+    IServiceProvider services,
     OutboxDispatcher? dispatcher = null,
     TimeProvider? clock = null) :
     ISagaRepositoryContextFactory<TSaga>,
@@ -34,11 +35,25 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
 
     public Task Send<T>(ConsumeContext<T> context, IPipe<SagaRepositoryContext<TSaga, T>> next)
         where T : class =>
-        InTransaction(context, async (consumeContext, outbox) =>
-        {
-            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
-            await next.Send(repositoryContext).ConfigureAwait(false);
-        });
+        ReadOnlyEvents.Handles<TSaga, T>(services)
+            ? ReadAsync(context, next)
+            : InTransaction(context, async (consumeContext, outbox) =>
+            {
+                using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
+                await next.Send(repositoryContext).ConfigureAwait(false);
+            });
+
+    /// <summary>
+    /// A message the machine handles read-only (a state query): the row as last committed, read without a lock or a
+    /// transaction, so a query neither waits for the request's own transitions nor holds them up (on SQLite it would
+    /// otherwise take the database's one write lock), and its answer leaves directly.
+    /// </summary>
+    private async Task ReadAsync<T>(ConsumeContext<T> context, IPipe<SagaRepositoryContext<TSaga, T>> next)
+        where T : class
+    {
+        using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, context, consumeContextFactory, outbox: null, readOnly: true);
+        await next.Send(repositoryContext).ConfigureAwait(false);
+    }
 
     public Task SendQuery<T>(ConsumeContext<T> context, ISagaQuery<TSaga> query, IPipe<SagaRepositoryQueryContext<TSaga, T>> next)
         where T : class =>
