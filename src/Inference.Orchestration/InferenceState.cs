@@ -29,6 +29,9 @@ public sealed class InferenceState : SagaStateMachineInstance
 
     public string? ErrorMessage { get; set; }
 
+    /// <summary>The longest <see cref="ErrorMessage"/> kept; a longer one (an exception's message) is cut.</summary>
+    public const int MaxErrorMessageLength = 2048;
+
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }

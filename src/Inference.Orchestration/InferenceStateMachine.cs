@@ -110,13 +110,14 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
 
         During(QuotaReserved,
             When(InferenceStarted).TransitionTo(Inferring),
-            // A result after the deadline ends the request as the deadline would; the sweeper may not have come yet.
-            Overdue(When(InferenceSucceeded, context => IsOverdue(context.Saga, clock))),
-            // Started and succeeded are published apart and may arrive in either order.
-            When(InferenceSucceeded, context => !IsOverdue(context.Saga, clock))
-                .Then(context => RecordUsage(context.Saga, context.Message.Usage))
-                .TransitionTo(Inferring)
-                .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
+            // Started and succeeded are published apart and may arrive in either order. A result after the deadline ends
+            // the request as the deadline would; the sweeper may not have come yet.
+            When(InferenceSucceeded).IfElse(context => IsOverdue(context.Saga, clock),
+                Overdue,
+                inTime => inTime
+                    .Then(context => RecordUsage(context.Saga, context.Message.Usage))
+                    .TransitionTo(Inferring)
+                    .Send(ResultsQueue, context => Store(context.Saga, context.Message))),
             When(InferenceFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.InferenceFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
@@ -135,17 +136,19 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         During(Inferring,
             // A result after the deadline is discarded and the request ends as the deadline would: what the submitter
             // gave up on is never charged, however late the sweeper comes.
-            Overdue(When(InferenceSucceeded, context => IsOverdue(context.Saga, clock))),
-            Overdue(When(ResultStored, context => IsOverdue(context.Saga, clock))),
             // The first success after the start, or another run's (resumed or redelivered work): the result store keeps
             // the first and confirms every later one.
-            When(InferenceSucceeded, context => !IsOverdue(context.Saga, clock))
-                .Then(context => RecordUsage(context.Saga, context.Message.Usage))
-                .Send(ResultsQueue, context => Store(context.Saga, context.Message)),
-            When(ResultStored, context => !IsOverdue(context.Saga, clock))
-                .TransitionTo(Completed)
-                .Send(SettlementQueue, context => Settle(context.Saga))
-                .Publish(context => Completion(context.Saga, context.Message)),
+            When(InferenceSucceeded).IfElse(context => IsOverdue(context.Saga, clock),
+                Overdue,
+                inTime => inTime
+                    .Then(context => RecordUsage(context.Saga, context.Message.Usage))
+                    .Send(ResultsQueue, context => Store(context.Saga, context.Message))),
+            When(ResultStored).IfElse(context => IsOverdue(context.Saga, clock),
+                Overdue,
+                inTime => inTime
+                    .TransitionTo(Completed)
+                    .Send(SettlementQueue, context => Settle(context.Saga))
+                    .Publish(context => Completion(context.Saga, context.Message))),
             When(ResultStoreFaulted)
                 .Then(context => Fail(context.Saga, ErrorCodes.ResultStoreFailed, Describe(context.Message)))
                 .TransitionTo(Failed)
@@ -274,7 +277,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         saga.ReservedTokens = promptTokens;
         saga.CreatedAt = submittedAt;
         saga.DeadlineAt = submittedAt + deadline;
-        if (message.CancelAfter is { } cancelAfter && submittedAt + cancelAfter < saga.DeadlineAt)
+        if (message.CancelAfter is { } cancelAfter && submittedAt + cancelAfter <= saga.DeadlineAt)
         {
             saga.CancelAt = submittedAt + cancelAfter;
             saga.DeadlineAt = saga.CancelAt.Value;
@@ -292,7 +295,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     /// request dated in the future would otherwise put its deadline out of the sweeper's reach and never end.
     /// </summary>
     private static DateTimeOffset SubmittedAt(SubmitInference message, DateTimeOffset now) =>
-        message.SubmittedAt is { } at && at < now ? at : now;
+        (message.SubmittedAt is { } at && at < now ? at : now).ToUniversalTime();
 
     /// <summary>Records that the request entered its current state at <paramref name="now"/>.</summary>
     internal static void Enter(InferenceState saga, DateTimeOffset now)
@@ -358,6 +361,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 .Then(context => Fail(context.Saga, ErrorCodes.CancelAfterElapsed,
                     $"The request was canceled at its Cancel-After time, {context.Saga.DeadlineAt:O}."))
                 .TransitionTo(Canceled)
+                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 .Send(SettlementQueue, context => Release(context.Saga)),
             failed => failed
                 .Then(context => Fail(context.Saga, ErrorCodes.DeadlineExceeded,
@@ -376,6 +380,8 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             owned => owned
                 .Then(context => Fail(context.Saga, ErrorCodes.Canceled, "The request was canceled."))
                 .TransitionTo(Canceled)
+                // A submitter still waiting for the quota decision learns that the request ended before it ran.
+                .ThenAsync(context => AnswerSubmitter(context, Rejection(context.Saga)))
                 .Send(SettlementQueue, context => Release(context.Saga))
                 .ThenAsync(context => Answer(context, Status(context.Saga))),
             foreign => foreign.ThenAsync(context => Answer(context, NotFound(context.Saga.CorrelationId))));
@@ -423,7 +429,9 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     private static void Fail(InferenceState saga, string code, string message)
     {
         saga.ErrorCode = code;
-        saga.ErrorMessage = message;
+        saga.ErrorMessage = message.Length <= InferenceState.MaxErrorMessageLength
+            ? message
+            : string.Concat(message.AsSpan(0, InferenceState.MaxErrorMessageLength - 1), "…");
     }
 
     private static void RecordUsage(InferenceState saga, InferenceUsage usage)
@@ -509,7 +517,20 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     private static async Task Refuse(BehaviorContext<InferenceState, SubmitInference> context)
     {
         await Answer(context, Rejection(context.Saga)).ConfigureAwait(false);
-        await context.Publish(Failure(context.Saga), context.CancellationToken).ConfigureAwait(false);
+
+        // Nothing is stored, so a redelivered or repeated submission is refused again: the outcome keeps one message id per
+        // request, and a subscriber that drops repeated message ids sees it once.
+        var messageId = RefusalMessageId(context.Saga.CorrelationId);
+        await context.Publish(Failure(context.Saga), publish => publish.MessageId = messageId, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The message id of a refused submission's <see cref="InferenceFailed"/>: the same for every refusal of one id.</summary>
+    internal static Guid RefusalMessageId(Guid inferenceId)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        inferenceId.TryWriteBytes(bytes);
+        bytes[0] ^= 0x5a; // not the request's own id, which the API and integrators use for other things
+        return new Guid(bytes);
     }
 
     /// <summary>Answers a message sent as a request; a command (no response address) is not answered.</summary>

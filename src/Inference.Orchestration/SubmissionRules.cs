@@ -19,6 +19,12 @@ public static class SubmissionRules
     /// </summary>
     public const int MaxInputCharacters = 100_000;
 
+    /// <summary>
+    /// The most characters all inputs of one request may hold together: what a REST body of 8 MiB can carry. The row and
+    /// the work message hold the inputs whole, so this bounds what one submission costs the store and the broker.
+    /// </summary>
+    public const int MaxTotalCharacters = 8 * 1024 * 1024;
+
     /// <summary>The longest tenant id and model id the store keeps.</summary>
     public const int MaxTenantIdLength = 64;
 
@@ -45,6 +51,7 @@ public static class SubmissionRules
         if (submission.Inputs.Count > MaxInputs)
             return new("too_many_inputs", $"'Inputs' holds {submission.Inputs.Count} strings; at most {MaxInputs} are accepted per request.");
 
+        long total = 0;
         for (var i = 0; i < submission.Inputs.Count; i++)
         {
             var input = submission.Inputs[i];
@@ -54,6 +61,8 @@ public static class SubmissionRules
                 return new("input_empty", $"Input {i} must be a non-empty string.");
             if (input.Length > MaxInputCharacters)
                 return new("input_too_long", $"Input {i} has {input.Length} characters; at most {MaxInputCharacters} are accepted.");
+            if ((total += input.Length) > MaxTotalCharacters)
+                return new("payload_too_large", $"The inputs hold more than {MaxTotalCharacters} characters together; split the request.");
         }
 
         return submission.CancelAfter is { } cancelAfter ? CheckCancelAfter(cancelAfter, maxDeadline, "'CancelAfter'") : null;

@@ -49,6 +49,7 @@ public static partial class CancelAfterHeader
         return TimeSpan.FromSeconds(seconds);
     }
 
-    [GeneratedRegex(@"^(?:(?:(\d{1,18})h)?(?:(\d{1,18})m)?(?:(\d{1,18})s)?|(\d{1,18}))$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    // ASCII digits only: \d would also match other scripts' digits, which the number parser then does not read.
+    [GeneratedRegex(@"^(?:(?:([0-9]{1,18})h)?(?:([0-9]{1,18})m)?(?:([0-9]{1,18})s)?|([0-9]{1,18}))$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
     private static partial Regex Duration();
 }

@@ -40,8 +40,11 @@ public static class InferenceCancellation
         Response answer;
         try
         {
+            // The wait is bounded, the cancel is not: a request client gives its message a time-to-live of its timeout, so
+            // behind a backlog on the orchestrator's queue the cancel would expire unseen, however often it was sent again.
             answer = await orchestrator.GetResponse<InferenceStatus, CancelInferenceRejected, InferenceNotFound>(
-                new CancelInference { InferenceId = inferenceId, TenantId = tenantId }, cancellationToken).ConfigureAwait(false);
+                new CancelInference { InferenceId = inferenceId, TenantId = tenantId },
+                request => request.TimeToLive = RequestTimeout.None, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is RequestTimeoutException || TransientFailures.Is(exception))
         {

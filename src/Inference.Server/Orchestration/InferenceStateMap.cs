@@ -21,7 +21,7 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.CompletionTokens).HasColumnName("completion_tokens");
         builder.Property(x => x.ReservedTokens).HasColumnName("reserved_tokens");
         builder.Property(x => x.ErrorCode).HasColumnName("error_code").HasMaxLength(64);
-        builder.Property(x => x.ErrorMessage).HasColumnName("error_message").HasMaxLength(2048);
+        builder.Property(x => x.ErrorMessage).HasColumnName("error_message").HasMaxLength(InferenceState.MaxErrorMessageLength);
         builder.Property(x => x.CreatedAt).HasColumnName("created_at");
         builder.Property(x => x.UpdatedAt).HasColumnName("updated_at");
         builder.Property(x => x.DeadlineAt).HasColumnName("deadline_at");

@@ -14,6 +14,7 @@ public sealed class RunningInferences(TimeProvider clock)
 
     private readonly ConcurrentDictionary<Guid, CancellationTokenSource> _running = new();
     private readonly ConcurrentDictionary<Guid, DateTimeOffset> _canceled = new();
+    private long _forgottenAt;
 
     /// <summary>
     /// Registers a run of <paramref name="inferenceId"/>: its token is canceled by <see cref="Cancel"/>, at
@@ -56,8 +57,17 @@ public sealed class RunningInferences(TimeProvider clock)
         }
     }
 
+    /// <summary>Drops cancels older than <paramref name="before"/>; at most once a minute, so a storm of cancels does not
+    /// scan the memory once per cancel.</summary>
     private void Forget(DateTimeOffset before)
     {
+        var now = clock.GetTimestamp();
+        var last = Interlocked.Read(ref _forgottenAt);
+        if (last != 0 && clock.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+            return;
+        if (Interlocked.CompareExchange(ref _forgottenAt, now, last) != last)
+            return;
+
         foreach (var (id, at) in _canceled)
         {
             if (at < before)

@@ -202,5 +202,7 @@ public sealed class The_cancel_after_header
     [InlineData("1d")]
     [InlineData("-1")]
     [InlineData("1h1h")]
+    [InlineData("1h\u0663\u0660m")] // Arabic-Indic digits: not read as 30, nor as 0
+    [InlineData("\uff19\uff10")] // full-width digits
     public void Should_read_nothing_else(string text) => Assert.Null(CancelAfterHeader.Parse(text));
 }

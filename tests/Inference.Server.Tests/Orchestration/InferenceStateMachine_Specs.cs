@@ -68,6 +68,7 @@ public sealed class When_a_bus_submission_cannot_be_stored : SagaSpec
         { "tenant_disabled", m => m with { TenantId = ScriptedGate.DisabledTenant } },
         { "input_too_long", m => m with { Inputs = ["fine", ScriptedGate.TooLongInput] } },
         { "input_too_long", m => m with { Inputs = ["fine", new string('a', SubmissionRules.MaxInputCharacters + 1)] } },
+        { "payload_too_large", m => m with { Inputs = [.. Enumerable.Repeat(new string('a', 5000), SubmissionRules.MaxInputs)] } },
     };
 
     [Theory]

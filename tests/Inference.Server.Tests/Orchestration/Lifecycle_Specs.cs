@@ -249,6 +249,37 @@ public sealed class When_a_client_deadline_is_set : SagaSpec
     }
 
     [Fact]
+    public async Task Should_cancel_rather_than_fail_when_the_client_deadline_is_the_servers_own()
+    {
+        var id = NewId.NextGuid();
+        var endpoint = await Saga.Harness.Bus.GetSendEndpoint(InferenceEndpoints.OrchestratorAddress);
+        await endpoint.Send(SagaHarness.Submission(id).WithCancelAfter(new OrchestrationOptions().RequestDeadline));
+        var instance = await Saga.InState(id, Saga.Machine.Submitted);
+        Assert.Equal(instance.DeadlineAt, instance.CancelAt);
+
+        await Saga.Harness.Bus.Publish(new InferenceDeadlineReached { InferenceId = id, Deadline = instance.DeadlineAt });
+
+        Assert.Equal(ErrorCodes.CancelAfterElapsed, (await Saga.InState(id, Saga.Machine.Canceled)).ErrorCode);
+    }
+
+    [Fact]
+    public async Task Should_tell_a_submitter_still_waiting_for_the_quota_decision_that_the_request_was_canceled()
+    {
+        var id = NewId.NextGuid();
+        var waiting = Saga.Harness.GetRequestClient<SubmitInference>()
+            .GetResponse<InferenceAccepted, InferenceRejected>(SagaHarness.Submission(id));
+        await Saga.InState(id, Saga.Machine.Submitted);
+
+        await Saga.Harness.Bus.Publish(new CancelInference { InferenceId = id, TenantId = "tenant-a" });
+
+        var response = await waiting;
+        Assert.True(response.Is(out Response<InferenceRejected>? rejected), $"Expected a rejection, got {response.Message}.");
+        Assert.Equal(ErrorCodes.Canceled, rejected.Message.Code);
+        var instance = await Saga.InState(id, Saga.Machine.Canceled);
+        Assert.Null(instance.ResponseAddress);
+    }
+
+    [Fact]
     public async Task Should_count_deadlines_from_the_platforms_clock_when_the_submission_is_dated_in_the_future()
     {
         var id = NewId.NextGuid();
@@ -341,6 +372,39 @@ public sealed class When_a_request_ends : SagaSpec
         Assert.Equal(1, Saga.Outcomes(id));
         Assert.Null(await Saga.Stored(id));
         Assert.True(await Saga.NothingSent<ReserveQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_publish_a_refusal_under_one_message_id_however_often_the_submission_comes()
+    {
+        var id = NewId.NextGuid();
+        var endpoint = await Saga.Harness.Bus.GetSendEndpoint(InferenceEndpoints.OrchestratorAddress);
+
+        // Nothing is stored for a refusal, so a redelivery (or a resend) is refused again and publishes again.
+        await endpoint.Send(SagaHarness.Submission(id) with { Model = ScriptedGate.UnknownModel });
+        await endpoint.Send(SagaHarness.Submission(id) with { Model = ScriptedGate.UnknownModel });
+        await Saga.Harness.InactivityTask;
+
+        // The harness lists a message id once: two refusals under two ids would be listed twice.
+        Assert.Equal(2, Saga.Harness.Consumed.Select<SubmitInference>(x => x.Context.Message.InferenceId == id).Count());
+        var published = Assert.Single(Saga.Harness.Published.Select<InferenceFailed>(x => x.Context.Message.InferenceId == id));
+        Assert.Equal(InferenceStateMachine.RefusalMessageId(id), published.Context.MessageId);
+        Assert.NotEqual(id, published.Context.MessageId);
+    }
+
+    [Fact]
+    public async Task Should_keep_the_start_of_a_very_long_failure_message_within_what_the_store_holds()
+    {
+        var id = NewId.NextGuid();
+        await Saga.Start(id);
+        var exception = new InvalidOperationException(new string('x', 10_000));
+
+        await Saga.Harness.Bus.Publish<Fault<RunInference>>(new MassTransit.Events.FaultEvent<RunInference>(
+            new RunInference { InferenceId = id, Model = "m", Inputs = ["x"] }, NewId.NextGuid(), new MassTransit.Metadata.BusHostInfo(), exception, []));
+
+        var instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(InferenceState.MaxErrorMessageLength, instance.ErrorMessage!.Length);
+        Assert.StartsWith("System.InvalidOperationException: xxx", instance.ErrorMessage, StringComparison.Ordinal);
     }
 }
 

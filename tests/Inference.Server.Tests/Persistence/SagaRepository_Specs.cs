@@ -430,6 +430,19 @@ public abstract class SagaRepository_Specs<TDatabase>(TDatabase database, ITestO
     }
 
     [Fact]
+    public async Task Should_store_a_bus_submission_dated_with_an_offset_other_than_utc()
+    {
+        var id = NewId.NextGuid();
+        var submittedAt = (Bus.Clock.GetUtcNow() - TimeSpan.FromSeconds(3)).ToOffset(TimeSpan.FromHours(2));
+
+        await Bus.SendAsync(InferenceEndpoints.Orchestrator, Submission(id) with { SubmittedAt = submittedAt });
+
+        var stored = await InferenceInStateAsync(id, Bus.Services.GetRequiredService<InferenceStateMachine>().Submitted);
+        Assert.Empty(Bus.Messages.Faults);
+        Assert.Equal(submittedAt.AddTicks(-(submittedAt.Ticks % TimeSpan.TicksPerMillisecond)), stored.CreatedAt);
+    }
+
+    [Fact]
     public async Task Should_answer_a_status_query_or_a_cancel_for_an_unknown_request_with_not_found()
     {
         var id = NewId.NextGuid();
