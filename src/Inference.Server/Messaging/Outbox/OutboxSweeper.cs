@@ -1,5 +1,6 @@
 using Inference.Server.Hosting;
 using Inference.Server.Persistence;
+using Inference.Server.Resilience;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -56,8 +57,17 @@ public sealed partial class OutboxSweeper(
         var sent = 0;
         foreach (var request in requests)
         {
-            // A failure (the broker is still away) fails the sweep: the next one starts again from the oldest.
-            sent += await dispatcher.DispatchAsync(db, request, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                sent += await dispatcher.DispatchAsync(db, request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (!TransientFailures.Is(exception) && !cancellationToken.IsCancellationRequested)
+            {
+                // A row this version cannot send (a message type it does not know, a body the broker refuses) stays, with
+                // the rest of its request, for an operator; the requests behind it are still delivered. An outage (the
+                // broker still away) fails the sweep instead: the next one starts again from the oldest.
+                LogRequestNotSent(exception, request);
+            }
         }
 
         if (sent > 0)
@@ -67,6 +77,9 @@ public sealed partial class OutboxSweeper(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The outbox sweeper sent {Count} messages of {Requests} requests that their writer had not sent.")]
     private partial void LogDelivered(int count, int requests);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The outbox messages of request {InferenceId} cannot be sent; they stay in outbox_messages for an operator, and the sweep goes on with other requests.")]
+    private partial void LogRequestNotSent(Exception exception, Guid inferenceId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The outbox sweep failed; the next one tries again.")]
     private partial void LogSweepFailed(Exception exception);
