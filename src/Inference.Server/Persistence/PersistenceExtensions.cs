@@ -1,4 +1,5 @@
 using Inference.Server.Hosting;
+using Inference.Server.Resilience;
 using Inference.Server.Tenants;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -6,16 +7,18 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace Inference.Server.Persistence;
 
-public static class PersistenceExtensions
+public static partial class PersistenceExtensions
 {
     /// <summary>PostgreSQL when <c>ConnectionStrings:Postgres</c> is set, otherwise the embedded SQLite file.</summary>
     public static IHostApplicationBuilder AddInferenceDatabase(this IHostApplicationBuilder builder, Infrastructure infrastructure)
     {
         var options = builder.Configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions();
-        builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section);
+        builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         if (infrastructure.Postgres is { } postgres)
         {
@@ -51,20 +54,45 @@ public static class PersistenceExtensions
     /// <summary>Applies migrations when configured (always for SQLite) and seeds the <c>dev</c> tenant when asked to.</summary>
     public static async Task PrepareDatabaseAsync(this WebApplication app)
     {
+        // A process started while the database restarts, fails over or is not up yet waits for it (the orchestrator
+        // restarted during an outage used to exit at once), within Database:StartupTimeout.
+        var options = app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+        var waiting = new ResiliencePipelineBuilder()
+            .AddTimeout(options.StartupTimeout)
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientFailures.Is),
+                MaxRetryAttempts = int.MaxValue,
+                Delay = TimeSpan.FromMilliseconds(500),
+                BackoffType = DelayBackoffType.Exponential,
+                MaxDelay = TimeSpan.FromSeconds(10),
+                OnRetry = retry =>
+                {
+                    LogWaitingForDatabase(app.Logger, retry.Outcome.Exception, retry.RetryDelay.TotalSeconds);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+
+        await waiting.ExecuteAsync(async cancellationToken => await PrepareAsync(app, options, cancellationToken).ConfigureAwait(false),
+            app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+    }
+
+    private static async Task PrepareAsync(WebApplication app, DatabaseOptions options, CancellationToken cancellationToken)
+    {
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
-        var options = scope.ServiceProvider.GetRequiredService<IOptions<DatabaseOptions>>().Value;
 
         if (options.ApplyMigrations || db.Database.IsSqlite())
-            await MigrateAsync(db, app.Logger, app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+            await MigrateAsync(db, app.Logger, cancellationToken).ConfigureAwait(false);
 
         if (db.Database.IsSqlite())
         {
             // Write-ahead logging lets readers (GET) proceed while the saga writes.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken).ConfigureAwait(false);
         }
 
-        await scope.ServiceProvider.GetRequiredService<DevTenantSeeder>().SeedAsync(app.Lifetime.ApplicationStopping).ConfigureAwait(false);
+        await scope.ServiceProvider.GetRequiredService<DevTenantSeeder>().SeedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -123,4 +151,7 @@ public static class PersistenceExtensions
 
     /// <summary>The advisory lock taken while migrating; any fixed number, the same in every process.</summary>
     private const long MigrationLockKey = 0x696e666572656e63; // "inferenc"
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database is not reachable yet; trying again in {Seconds:0.#} s (Database:StartupTimeout bounds the wait).")]
+    private static partial void LogWaitingForDatabase(ILogger logger, Exception? exception, double seconds);
 }

@@ -86,6 +86,23 @@ public sealed class When_the_database_is_away_for_a_while : IAsyncLifetime
         Assert.DoesNotContain((await _services.QueuesAsync()).Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Should_wait_at_start_for_a_database_that_is_not_back_yet_and_then_serve()
+    {
+        _proxy.Cut();
+        await using var app = new InferenceAppFactory(ThroughProxy(_services.Settings()));
+
+        // Started during the outage, the process waits for the database instead of exiting with the first refusal.
+        var starting = Task.Run(() => app.Services);
+        var finishedEarly = await Task.WhenAny(starting, Task.Delay(TimeSpan.FromSeconds(4))) == starting;
+        _proxy.Restore();
+
+        Assert.False(finishedEarly && starting.IsFaulted, $"The start failed during the outage: {starting.Exception?.GetBaseException().Message}");
+        await starting.WaitAsync(TimeSpan.FromSeconds(60));
+        using var client = app.CreateDevClient();
+        Assert.Equal("completed", (await client.CompleteAsync("hello after the outage")).GetProperty("status").GetString());
+    }
+
     private Dictionary<string, string?> ThroughProxy(Dictionary<string, string?> settings)
     {
         settings["ConnectionStrings:Postgres"] = new NpgsqlConnectionStringBuilder(_services.PostgresConnectionString)
