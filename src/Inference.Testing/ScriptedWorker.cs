@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using Inference.Contracts;
+using Inference.Orchestration.Protocol;
+using MassTransit;
+
+namespace Inference.Testing;
+
+/// <summary>
+/// Stands in for the platform's model worker on <see cref="ProtocolEndpoints.Worker"/>: like it, it skips work past its
+/// deadline or already canceled, publishes <see cref="InferenceStarted"/> before the run, and then the output of the
+/// <see cref="ScriptedModel"/>; a scripted failure throws, so MassTransit publishes the fault the saga fails on.
+/// </summary>
+internal sealed class ScriptedModelConsumer(InferenceScript script, ScriptedRuns runs, TimeProvider clock) : IConsumer<RunInference>
+{
+    public async Task Consume(ConsumeContext<RunInference> context)
+    {
+        var message = context.Message;
+        if ((message.NotAfter is { } notAfter && clock.GetUtcNow() > notAfter) || runs.HasEnded(message.InferenceId))
+            return;
+
+        var model = script.FindModel(message.Model)
+            ?? throw new ScriptedModelException($"Model '{message.Model}' is not scripted in this harness.");
+
+        await context.Publish(new InferenceStarted { InferenceId = message.InferenceId, StartedAt = clock.GetUtcNow() },
+            context.CancellationToken).ConfigureAwait(false);
+
+        var output = model.StartRun();
+        if (model.Delay > TimeSpan.Zero)
+        {
+            using var run = runs.Start(message.InferenceId, context.CancellationToken);
+            try
+            {
+                await Task.Delay(model.Delay, run.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            {
+                return; // the request ended meanwhile (canceled or past its deadline): the run is stopped, as the worker's
+            }
+        }
+
+        if (model.Failure is { } failure)
+            throw new ScriptedModelException(failure);
+
+        await context.Publish(new InferenceSucceeded
+        {
+            InferenceId = message.InferenceId,
+            Output = output(message.Inputs),
+            Usage = new InferenceUsage { PromptTokens = SimpleTokenizer.Count(message.Inputs), CompletionTokens = 0 },
+        }, context.CancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// The scripted model's runs in progress, stopped when their request ends early (canceled, or failed by its
+/// deadline), as the platform's worker stops a canceled run.
+/// </summary>
+internal sealed class ScriptedRuns
+{
+    private readonly ConcurrentDictionary<Guid, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<Guid, bool> _ended = new();
+
+    public bool HasEnded(Guid inferenceId) => _ended.ContainsKey(inferenceId);
+
+    public Run Start(Guid inferenceId, CancellationToken stopping)
+    {
+        var source = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        _running[inferenceId] = source;
+        if (HasEnded(inferenceId))
+            source.Cancel();
+        return new Run(() =>
+        {
+            _running.TryRemove(new KeyValuePair<Guid, CancellationTokenSource>(inferenceId, source));
+            source.Dispose();
+        }, source.Token);
+    }
+
+    public void End(Guid inferenceId)
+    {
+        _ended[inferenceId] = true;
+        if (_running.TryGetValue(inferenceId, out var source))
+        {
+            try
+            {
+                source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the run finished meanwhile
+            }
+        }
+    }
+
+    public sealed class Run(Action end, CancellationToken token) : IDisposable
+    {
+        public CancellationToken Token => token;
+
+        public void Dispose() => end();
+    }
+}
+
+/// <summary>Hears of requests that ended early and stops their scripted runs.</summary>
+internal sealed class ScriptedRunStopper(ScriptedRuns runs) : IConsumer<InferenceCanceled>, IConsumer<InferenceFailed>
+{
+    public Task Consume(ConsumeContext<InferenceCanceled> context)
+    {
+        runs.End(context.Message.InferenceId);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<InferenceFailed> context)
+    {
+        runs.End(context.Message.InferenceId);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>What a <see cref="ScriptedModel"/> scripted to fail throws; the request fails with <c>inference_failed</c>.</summary>
+public sealed class ScriptedModelException : Exception
+{
+    public ScriptedModelException()
+    {
+    }
+
+    public ScriptedModelException(string message)
+        : base(message)
+    {
+    }
+
+    public ScriptedModelException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
