@@ -7,6 +7,10 @@ internal sealed class InferenceScript
 {
     private readonly ConcurrentDictionary<string, ScriptedTenant> _tenants = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ScriptedModel> _models = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Guid, bool> _admitted = new();
+
+    /// <summary>Every request the gate let in: the requests the saga may hold.</summary>
+    public ICollection<Guid> Admitted => _admitted.Keys;
 
     public ScriptedTenant Tenant(string id)
     {
@@ -23,6 +27,8 @@ internal sealed class InferenceScript
     public ScriptedTenant? FindTenant(string? id) => id is not null && _tenants.TryGetValue(id, out var tenant) ? tenant : null;
 
     public ScriptedModel? FindModel(string? id) => id is not null && _models.TryGetValue(id, out var model) ? model : null;
+
+    public void Admit(Guid inferenceId) => _admitted[inferenceId] = true;
 
     public bool RemoveTenant(string id) => _tenants.TryRemove(id, out _);
 

@@ -17,18 +17,20 @@ namespace Inference.Testing;
 /// <see cref="InferenceEndpoints.OrchestratorAddress"/>, and outcomes are the published events. The helpers only save
 /// typing; a test may use <see cref="TestHarness"/> directly.
 /// </remarks>
-public sealed class InferenceTestHarness
+public sealed class InferenceTestHarness : IDisposable
 {
     private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(20);
 
     private readonly InferenceScript _script;
     private readonly ScriptedQuotaLedger _ledger;
     private readonly InMemoryResultStore _results;
+    private readonly ScriptedRuns _runs;
     private readonly TimeSpan _timeout;
 
     internal InferenceTestHarness(ITestHarness testHarness, InferenceTestClock clock, InferenceScript script,
-        ScriptedQuotaLedger ledger, InMemoryResultStore results, InferenceTestHarnessOptions options)
+        ScriptedQuotaLedger ledger, InMemoryResultStore results, ScriptedRuns runs, InferenceTestHarnessOptions options)
     {
+        _runs = runs;
         TestHarness = testHarness;
         Clock = clock;
         _script = script;
@@ -131,8 +133,10 @@ public sealed class InferenceTestHarness
     public async Task<IReadOnlyList<Guid>> ExpireDeadlinesAsync(CancellationToken cancellationToken = default)
     {
         var now = Clock.GetUtcNow();
-        var due = Saga.Sagas.Select(x => !InferenceStates.IsFinal(x.CurrentState) && x.DeadlineAt <= now)
-            .Select(x => (x.Saga.CorrelationId, x.Saga.DeadlineAt)).ToList();
+        // The harness's saga list waits for the bus to go quiet when enumerated; looking requests up by id does not.
+        var due = _script.Admitted.Select(id => Saga.Sagas.Contains(id))
+            .Where(x => x is not null && !InferenceStates.IsFinal(x.CurrentState) && x.DeadlineAt <= now)
+            .Select(x => (x!.CorrelationId, x.DeadlineAt)).ToList();
         if (due.Count == 0)
             return [];
 
@@ -165,6 +169,12 @@ public sealed class InferenceTestHarness
 
     /// <summary>Tokens reserved for a tenant's requests that have not ended; released in full when one fails or is canceled.</summary>
     public long HeldTokens(string tenantId) => _ledger.Held(tenantId);
+
+    /// <summary>
+    /// Stops the scripted model's runs still waiting out their delay. The container disposes the harness before the bus,
+    /// and the bus waits for the consumers it runs: without this, a test that leaves a slow run behind would wait for it.
+    /// </summary>
+    public void Dispose() => _runs.Dispose();
 
     private IRequestClient<T> Client<T>()
         where T : class =>

@@ -54,7 +54,8 @@ public static class InferenceTestHarnessExtensions
         });
 
         services.AddSingleton(provider => new InferenceTestHarness(provider.GetRequiredService<ITestHarness>(), clock, options.Script,
-            provider.GetRequiredService<ScriptedQuotaLedger>(), provider.GetRequiredService<InMemoryResultStore>(), options));
+            provider.GetRequiredService<ScriptedQuotaLedger>(), provider.GetRequiredService<InMemoryResultStore>(),
+            provider.GetRequiredService<ScriptedRuns>(), options));
         return services;
     }
 

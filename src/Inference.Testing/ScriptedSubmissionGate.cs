@@ -34,6 +34,7 @@ internal sealed class ScriptedSubmissionGate(InferenceScript script) : ISubmissi
             total += tokens;
         }
 
+        script.Admit(submission.InferenceId);
         return SubmissionDecision.Admit(total);
     }
 }

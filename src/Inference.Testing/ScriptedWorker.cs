@@ -34,7 +34,9 @@ internal sealed class ScriptedModelConsumer(InferenceScript script, ScriptedRuns
             }
             catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
             {
-                return; // the request ended meanwhile (canceled or past its deadline): the run is stopped, as the worker's
+                // The request ended meanwhile (canceled or past its deadline), or the test did: the run is stopped, as
+                // the worker stops it.
+                return;
             }
         }
 
@@ -54,10 +56,11 @@ internal sealed class ScriptedModelConsumer(InferenceScript script, ScriptedRuns
 /// The scripted model's runs in progress, stopped when their request ends early (canceled, or failed by its
 /// deadline), as the platform's worker stops a canceled run.
 /// </summary>
-internal sealed class ScriptedRuns
+internal sealed class ScriptedRuns : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, CancellationTokenSource> _running = new();
     private readonly ConcurrentDictionary<Guid, bool> _ended = new();
+    private volatile bool _stopped;
 
     public bool HasEnded(Guid inferenceId) => _ended.ContainsKey(inferenceId);
 
@@ -65,7 +68,7 @@ internal sealed class ScriptedRuns
     {
         var source = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _running[inferenceId] = source;
-        if (HasEnded(inferenceId))
+        if (_stopped || HasEnded(inferenceId))
             source.Cancel();
         return new Run(() =>
         {
@@ -74,19 +77,33 @@ internal sealed class ScriptedRuns
         }, source.Token);
     }
 
+    /// <summary>Stops the run of a request that ended early, and keeps a later run of it from waiting.</summary>
     public void End(Guid inferenceId)
     {
         _ended[inferenceId] = true;
-        if (_running.TryGetValue(inferenceId, out var source))
+        Stop(inferenceId);
+    }
+
+    /// <summary>Stops every run: the test is over, and the bus waits for its consumers before it stops.</summary>
+    public void Dispose()
+    {
+        _stopped = true;
+        foreach (var inferenceId in _running.Keys)
+            Stop(inferenceId);
+    }
+
+    private void Stop(Guid inferenceId)
+    {
+        if (!_running.TryGetValue(inferenceId, out var source))
+            return;
+
+        try
         {
-            try
-            {
-                source.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // the run finished meanwhile
-            }
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the run finished meanwhile
         }
     }
 
