@@ -170,10 +170,7 @@ public sealed class InferenceTestHarness : IDisposable
     /// <summary>Tokens reserved for a tenant's requests that have not ended; released in full when one fails or is canceled.</summary>
     public long HeldTokens(string tenantId) => _ledger.Held(tenantId);
 
-    /// <summary>
-    /// Stops the scripted model's runs still waiting out their delay. The container disposes the harness before the bus,
-    /// and the bus waits for the consumers it runs: without this, a test that leaves a slow run behind would wait for it.
-    /// </summary>
+    /// <summary>Stops the scripted model's runs still waiting out their delay (the bus also stops them when it stops).</summary>
     public void Dispose() => _runs.Dispose();
 
     private IRequestClient<T> Client<T>()

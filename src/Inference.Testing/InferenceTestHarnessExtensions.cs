@@ -32,6 +32,7 @@ public static class InferenceTestHarnessExtensions
         services.AddSingleton<ScriptedQuotaLedger>();
         services.AddSingleton<InMemoryResultStore>();
         services.AddSingleton<ScriptedRuns>();
+        services.AddBusObserver<ScriptedRunsStopOnBusStop>();
         services.Replace(ServiceDescriptor.Scoped<ISubmissionGate, ScriptedSubmissionGate>());
         services.Configure<OrchestrationOptions>(orchestration => orchestration.RequestDeadline = options.RequestDeadline);
         // No retries: the in-memory bus has no outages to wait out, and a scripted failure should fail at once.

@@ -115,6 +115,34 @@ internal sealed class ScriptedRuns : IDisposable
     }
 }
 
+/// <summary>Stops every scripted run when the bus stops: the bus waits for its consumers, and a test is over by then.</summary>
+internal sealed class ScriptedRunsStopOnBusStop(ScriptedRuns runs) : IBusObserver
+{
+    public void PostCreate(IBus bus)
+    {
+    }
+
+    public void CreateFaulted(Exception exception)
+    {
+    }
+
+    public Task PreStart(IBus bus) => Task.CompletedTask;
+
+    public Task PostStart(IBus bus, Task<BusReady> busReady) => Task.CompletedTask;
+
+    public Task StartFaulted(IBus bus, Exception exception) => Task.CompletedTask;
+
+    public Task PreStop(IBus bus)
+    {
+        runs.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public Task PostStop(IBus bus) => Task.CompletedTask;
+
+    public Task StopFaulted(IBus bus, Exception exception) => Task.CompletedTask;
+}
+
 /// <summary>Hears of requests that ended early and stops their scripted runs.</summary>
 internal sealed class ScriptedRunStopper(ScriptedRuns runs) : IConsumer<InferenceCanceled>, IConsumer<InferenceFailed>
 {
