@@ -38,4 +38,13 @@ public static class ErrorCodes
 
     public const string TenantNotFound = "tenant_not_found";
     public const string TenantDisabled = "tenant_disabled";
+
+    /// <summary>A model the platform does not serve.</summary>
+    public const string ModelNotFound = "model_not_found";
+
+    /// <summary>An input that leaves the model nothing to read.</summary>
+    public const string InputEmpty = "input_empty";
+
+    /// <summary>An input with more tokens than the model accepts; inputs are refused, never truncated.</summary>
+    public const string InputTooLong = "input_too_long";
 }
