@@ -58,9 +58,9 @@ public static class SubmissionRules
             if (input is not null && InputText.FindViolation(input, $"Input {i}") is { } violation)
                 return new(violation.Code, violation.Message);
             if (string.IsNullOrWhiteSpace(input))
-                return new("input_empty", $"Input {i} must be a non-empty string.");
+                return new(ErrorCodes.InputEmpty, $"Input {i} must be a non-empty string.");
             if (input.Length > MaxInputCharacters)
-                return new("input_too_long", $"Input {i} has {input.Length} characters; at most {MaxInputCharacters} are accepted.");
+                return new(ErrorCodes.InputTooLong, $"Input {i} has {input.Length} characters; at most {MaxInputCharacters} are accepted.");
             if ((total += input.Length) > MaxTotalCharacters)
                 return new("payload_too_large", $"The inputs hold more than {MaxTotalCharacters} characters together; split the request.");
         }

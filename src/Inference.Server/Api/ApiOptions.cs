@@ -1,5 +1,5 @@
-using Inference.Orchestration;
 using System.ComponentModel.DataAnnotations;
+using Inference.Orchestration;
 
 namespace Inference.Server.Api;
 

@@ -38,7 +38,7 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
         RuleFor(x => x.Model)
             .Cascade(CascadeMode.Stop)
             .NotEmpty().WithErrorCode("model_required").WithMessage("'model' is required.")
-            .Must(model => models.TryGet(model!, out _)).WithErrorCode("model_not_found")
+            .Must(model => models.TryGet(model!, out _)).WithErrorCode(ErrorCodes.ModelNotFound)
             .WithMessage(x => $"Unknown model '{InputText.Printable(x.Model)}'. Known models: {string.Join(", ", models.Models.Select(m => m.Id))}.");
 
         RuleFor(x => x.Input)
@@ -47,7 +47,7 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             .Must(BeStringOrArrayOfStrings).WithErrorCode("input_invalid").WithMessage("'input' must be a string or an array of strings.")
             .DependentRules(() =>
             {
-                RuleFor(x => x.Inputs()).Cascade(CascadeMode.Stop).NotEmpty().OverridePropertyName("input").WithErrorCode("input_empty")
+                RuleFor(x => x.Inputs()).Cascade(CascadeMode.Stop).NotEmpty().OverridePropertyName("input").WithErrorCode(ErrorCodes.InputEmpty)
                     .WithMessage("'input' must hold at least one string.")
                     .Must(inputs => inputs.Count <= MaxInputs).WithErrorCode("too_many_inputs")
                     .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {MaxInputs} are accepted per request.");
@@ -73,12 +73,12 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
         if (InputText.FindViolation(input, $"Input {index}") is { } violation)
             return new ValidationFailure(field, violation.Message) { ErrorCode = violation.Code };
         if (string.IsNullOrWhiteSpace(input))
-            return new ValidationFailure(field, "Every input must be a non-empty string.") { ErrorCode = "input_empty" };
+            return new ValidationFailure(field, "Every input must be a non-empty string.") { ErrorCode = ErrorCodes.InputEmpty };
         if (input.Length > maxCharacters)
         {
             return new ValidationFailure(field, $"Input {index} has {input.Length} characters; at most {maxCharacters} are accepted.")
             {
-                ErrorCode = "input_too_long",
+                ErrorCode = ErrorCodes.InputTooLong,
             };
         }
 

@@ -1,4 +1,5 @@
 using Inference.Engine;
+using Inference.Orchestration;
 
 namespace Inference.Server.Orchestration;
 
@@ -17,9 +18,9 @@ public static class InputTokens
             return [];
 
         return [.. tokens.TooLong
-            .Select(i => new InputProblem(i, "input_too_long",
+            .Select(i => new InputProblem(i, ErrorCodes.InputTooLong,
                 $"Input {i} has {tokens.PerInput[i]} tokens; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}."))
-            .Concat(tokens.Empty.Select(i => new InputProblem(i, "input_empty", $"Input {i} holds no text that {model.Descriptor.Id} can read.")))
+            .Concat(tokens.Empty.Select(i => new InputProblem(i, ErrorCodes.InputEmpty, $"Input {i} holds no text that {model.Descriptor.Id} can read.")))
             .OrderBy(x => x.Index)];
     }
 }

@@ -23,7 +23,7 @@ public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog m
             return SubmissionDecision.Refuse(ErrorCodes.TenantDisabled, $"Tenant '{submission.TenantId}' is disabled.");
 
         if (!models.TryGet(submission.Model, out var model))
-            return SubmissionDecision.Refuse("model_not_found", $"Model '{submission.Model}' is not served here.");
+            return SubmissionDecision.Refuse(ErrorCodes.ModelNotFound, $"Model '{submission.Model}' is not served here.");
 
         var tokens = model.CountTokens(submission.Inputs);
         return InputTokens.Problems(model, tokens) is [var first, ..]
