@@ -44,7 +44,8 @@ public static class InferenceCancellation
             // behind a backlog on the orchestrator's queue the cancel would expire unseen, however often it was sent again.
             answer = await orchestrator.GetResponse<InferenceStatus, CancelInferenceRejected, InferenceNotFound>(
                 new CancelInference { InferenceId = inferenceId, TenantId = tenantId },
-                request => request.TimeToLive = RequestTimeout.None, cancellationToken).ConfigureAwait(false);
+                // Cleared on the message itself: the client's own TimeToLive setting also sets its timeout timer.
+                request => request.UseExecute(send => send.TimeToLive = null), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is RequestTimeoutException || TransientFailures.Is(exception))
         {

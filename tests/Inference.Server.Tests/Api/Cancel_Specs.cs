@@ -31,6 +31,39 @@ public sealed class When_a_client_cancels_a_request(QuickDeadlinesApp fixture) :
     }
 
     [Fact]
+    public async Task Should_send_the_cancel_without_an_expiry_so_that_a_backlog_cannot_drop_it()
+    {
+        var observer = new CancelObserver();
+        using var connected = fixture.Services.GetRequiredService<MassTransit.IBus>().ConnectConsumeObserver(observer);
+        var live = await StartSlowAsync(_client);
+
+        using var response = await _client.PostAsync($"/v1/inferences/{live}/cancel", null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var consumed = Assert.Single(observer.Consumed, x => x.InferenceId == Guid.Parse(live));
+        Assert.Null(consumed.ExpirationTime);
+    }
+
+    private sealed class CancelObserver : MassTransit.IConsumeObserver
+    {
+        public System.Collections.Concurrent.ConcurrentBag<(Guid InferenceId, DateTime? ExpirationTime)> Consumed { get; } = [];
+
+        public Task PreConsume<T>(MassTransit.ConsumeContext<T> context)
+            where T : class
+        {
+            if (context.Message is Inference.Contracts.CancelInference cancel)
+                Consumed.Add((cancel.InferenceId, context.ExpirationTime));
+            return Task.CompletedTask;
+        }
+
+        public Task PostConsume<T>(MassTransit.ConsumeContext<T> context)
+            where T : class => Task.CompletedTask;
+
+        public Task ConsumeFault<T>(MassTransit.ConsumeContext<T> context, Exception exception)
+            where T : class => Task.CompletedTask;
+    }
+
+    [Fact]
     public async Task Should_cancel_a_running_request_release_its_tokens_and_show_zero_usage()
     {
         var id = await StartSlowAsync(_client);
