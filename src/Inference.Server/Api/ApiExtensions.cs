@@ -21,6 +21,7 @@ public static class ApiExtensions
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
+        builder.Services.AddOpenAiErrors();
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = Problems.AddCodeToFrameworkProblems);
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
@@ -52,7 +53,7 @@ public static class ApiExtensions
                 concurrency.QueueProcessingOrder = QueueProcessingOrder.OldestFirst;
             });
             limiter.OnRejected = (context, _) => new ValueTask(Problems.Unavailable(context.HttpContext,
-                "The server is at its limit of concurrent requests; nothing was accepted.").ExecuteAsync(context.HttpContext));
+                "The server is at its limit of concurrent requests; nothing was accepted.").WriteAsync(context.HttpContext));
         });
         return builder;
     }
@@ -69,6 +70,7 @@ public static class ApiExtensions
         app.UseRateLimiter();
         app.MapOpenApi();
         app.MapInferencesApiV1();
+        app.MapModelsApiV1();
         return app;
     }
 }
