@@ -10,4 +10,19 @@ namespace Inference.Engine;
 /// <param name="MaxBatchSize">
 /// How many inputs go through the model in one run; a request with more inputs is run in several.
 /// </param>
-public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputTokens, int? Dimensions, int MaxBatchSize);
+public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputTokens, int? Dimensions, int MaxBatchSize)
+{
+    /// <summary>
+    /// When the model's file was published: a fixed date per model, the same in every process and after every restart,
+    /// so that a listing (OpenAI's <c>created</c>) does not change from one replica to the next.
+    /// </summary>
+    public required DateTimeOffset Published { get; init; }
+
+    /// <summary>Who published the model, e.g. <c>sentence-transformers</c> (OpenAI's <c>owned_by</c>).</summary>
+    public required string Publisher { get; init; }
+
+    /// <summary>
+    /// Where the model's sessions run, as the engine chose it: <c>cpu</c> in this build, which references the CPU runtime only.
+    /// </summary>
+    public required string Device { get; init; }
+}

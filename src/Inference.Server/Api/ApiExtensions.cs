@@ -20,6 +20,7 @@ public static class ApiExtensions
             json.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             json.SerializerOptions.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
         });
+        builder.Services.AddOpenAiErrors();
         builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = Problems.AddCodeToFrameworkProblems);
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
@@ -49,7 +50,7 @@ public static class ApiExtensions
             limiter.AddPolicy(ConcurrencyPolicy, context =>
                 RateLimitPartition.Get(0, _ => context.RequestServices.GetRequiredService<ApiConcurrency>().Partition()));
             limiter.OnRejected = (context, _) =>
-                new ValueTask(Problems.Unavailable(context.HttpContext, ApiConcurrency.RefusedDetail).ExecuteAsync(context.HttpContext));
+                new ValueTask(Problems.Unavailable(context.HttpContext, ApiConcurrency.RefusedDetail).WriteAsync(context.HttpContext));
         });
         return builder;
     }
@@ -81,6 +82,7 @@ public static class ApiExtensions
         app.UseRateLimiter();
         app.MapOpenApi();
         app.MapInferencesApiV1();
+        app.MapModelsApiV1();
         return app;
     }
 }

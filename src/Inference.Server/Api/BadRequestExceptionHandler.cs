@@ -23,7 +23,7 @@ internal sealed class BadRequestExceptionHandler(IOptions<ApiOptions> options) :
             StatusCodes.Status408RequestTimeout => Problems.RequestTimeout(),
             _ => Problems.ClientError(badRequest.StatusCode, InputText.Printable(badRequest.Message, 200)),
         };
-        await problem.ExecuteAsync(httpContext).ConfigureAwait(false);
+        await problem.WriteAsync(httpContext).ConfigureAwait(false);
         return true;
     }
 }

@@ -17,7 +17,7 @@ internal sealed partial class OutageExceptionHandler(ILogger<OutageExceptionHand
         LogOutage(exception, httpContext.Request.Method, httpContext.Request.Path);
         httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         await Problems.Unavailable(httpContext, "A store this request needs is unavailable right now; nothing was changed.")
-            .ExecuteAsync(httpContext).ConfigureAwait(false);
+            .WriteAsync(httpContext).ConfigureAwait(false);
         return true;
     }
 

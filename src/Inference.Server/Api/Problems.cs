@@ -81,6 +81,16 @@ public static class Problems
             new() { ["inference_id"] = inferenceId });
 
     /// <summary>
+    /// Writes the problem in the shape the route's clients read: OpenAI's error body on the OpenAI-compatible routes
+    /// (<see cref="OpenAiErrors"/>), problem+json everywhere else. For problems written outside an endpoint's result.
+    /// </summary>
+    public static Task WriteAsync(this ProblemHttpResult problem, HttpContext http)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        return OpenAiErrors.Serves(http) ? OpenAiErrors.From(problem.ProblemDetails).ExecuteAsync(http) : problem.ExecuteAsync(http);
+    }
+
+    /// <summary>
     /// Gives the problems the framework writes itself (routing's 404, 405 and 415, the exception handler's 500) the
     /// shape of ours, so that a client can switch on <c>code</c> for every error.
     /// </summary>

@@ -54,7 +54,7 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.Headers.WWWAuthenticate = "Bearer";
-        await Problems.Unauthorized().ExecuteAsync(Context).ConfigureAwait(false);
+        await Problems.Unauthorized().WriteAsync(Context).ConfigureAwait(false);
     }
 
     private string? ReadKey()

@@ -47,4 +47,31 @@ public sealed class When_a_client_reads_the_openapi_document(EmbeddedApp app) : 
         var single = schemas.GetProperty("InferenceResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name);
         Assert.Equal(single.Where(name => name != "output"), item);
     }
+
+    [Fact]
+    public async Task Should_describe_the_models_routes_and_their_openai_errors()
+    {
+        using var client = app.CreateClient();
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+
+        var paths = document.GetProperty("paths");
+        var list = paths.GetProperty("/v1/models").GetProperty("get");
+        var get = paths.GetProperty("/v1/models/{id}").GetProperty("get");
+        Assert.Equal(("ListModels", "GetModel"), (list.GetProperty("operationId").GetString(), get.GetProperty("operationId").GetString()));
+        Assert.EndsWith("/ModelListResponse", SchemaRef(list, "200"), StringComparison.Ordinal);
+        Assert.EndsWith("/ModelResponse", SchemaRef(get, "200"), StringComparison.Ordinal);
+        Assert.All([SchemaRef(list, "401"), SchemaRef(get, "401"), SchemaRef(get, "404")],
+            reference => Assert.EndsWith("/OpenAiErrorResponse", reference, StringComparison.Ordinal));
+
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        Assert.Equal(["id", "object", "created", "owned_by", "task", "max_input_tokens", "dimensions", "device"],
+            schemas.GetProperty("ModelResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["message", "type", "param", "code"],
+            schemas.GetProperty("OpenAiError").GetProperty("properties").EnumerateObject().Select(p => p.Name));
+    }
+
+    private static string? SchemaRef(JsonElement operation, string status) =>
+        operation.GetProperty("responses").GetProperty(status).GetProperty("content").GetProperty("application/json")
+            .GetProperty("schema").GetProperty("$ref").GetString();
 }

@@ -105,6 +105,24 @@ internal static class InferencesClient
         return problem;
     }
 
+    /// <summary>
+    /// Asserts OpenAI's error body, which the OpenAI-compatible routes answer with: the status, <c>application/json</c>,
+    /// <c>{"error": {"message", "type", "param", "code"}}</c> with every member present. Returns <c>error</c>.
+    /// </summary>
+    public static async Task<JsonElement> AssertOpenAiErrorAsync(this HttpResponseMessage response, HttpStatusCode status, string code, string type)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"Expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var root = JsonDocument.Parse(body).RootElement.Clone();
+        Assert.Equal(["error"], root.EnumerateObject().Select(member => member.Name));
+        var error = root.GetProperty("error");
+        Assert.Equal(["message", "type", "param", "code"], error.EnumerateObject().Select(member => member.Name));
+        Assert.Equal((code, type), (error.GetProperty("code").GetString(), error.GetProperty("type").GetString()));
+        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()), body);
+        return error;
+    }
+
     public static async Task<QuotaUsage> DevUsageAsync(this IServiceProvider services) =>
         await services.GetRequiredService<IQuotaLedger>().GetUsageAsync(DevTenantSeeder.TenantId);
 

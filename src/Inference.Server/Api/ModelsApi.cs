@@ -1,0 +1,59 @@
+using Inference.Engine;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Inference.Server.Api;
+
+/// <summary>
+/// <c>/v1/models</c>: the models this platform serves, with OpenAI's fields (so OpenAI's clients list them unchanged)
+/// beside ours. OpenAI-compatible: its errors are OpenAI's (<see cref="OpenAiErrors"/>).
+/// </summary>
+public static class ModelsApi
+{
+    public static RouteGroupBuilder MapModelsApiV1(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapOpenAiGroup("/v1/models").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
+            .WithTags("Models");
+
+        group.MapGet("/", List)
+            .WithName("ListModels")
+            .Produces<OpenAiErrorResponse>(StatusCodes.Status401Unauthorized);
+        group.MapGet("/{id}", Get)
+            .WithName("GetModel")
+            .Produces<OpenAiErrorResponse>(StatusCodes.Status401Unauthorized);
+
+        return group;
+    }
+
+    // Every tenant is served every model, so the list does not depend on the caller.
+    internal static Ok<ModelListResponse> List(ModelCatalog models) =>
+        TypedResults.Ok(new ModelListResponse("list", [.. models.Models.Select(ModelResponse.Of)]));
+
+    internal static Results<Ok<ModelResponse>, NotFound<OpenAiErrorResponse>> Get(string id, ModelCatalog models) =>
+        models.TryGet(id, out var model) ? TypedResults.Ok(ModelResponse.Of(model.Descriptor)) : OpenAiErrors.ModelNotFound(id);
+}
+
+/// <summary>OpenAI's list of models: <c>object</c> is always <c>list</c>.</summary>
+public sealed record ModelListResponse(string Object, IReadOnlyList<ModelResponse> Data);
+
+/// <summary>One model: OpenAI's fields (<c>id</c>, <c>object</c>, <c>created</c>, <c>owned_by</c>), then ours.</summary>
+/// <param name="Id">The id requests name.</param>
+/// <param name="Object">Always <c>model</c>.</param>
+/// <param name="Created">When the model was published, in Unix seconds: fixed per model, the same on every replica.</param>
+/// <param name="OwnedBy">The model's publisher.</param>
+/// <param name="Task">What the model does: <c>embedding</c>.</param>
+/// <param name="MaxInputTokens">The most tokens one input may have, special tokens included.</param>
+/// <param name="Dimensions">The length of each embedding; <see langword="null"/> for a model that does not embed.</param>
+/// <param name="Device">Where the model runs, as the engine chose: <c>cpu</c> or a GPU.</param>
+public sealed record ModelResponse(
+    string Id, string Object, long Created, string OwnedBy, string Task, int MaxInputTokens, int? Dimensions, string Device)
+{
+    internal static ModelResponse Of(ModelDescriptor model) => new(
+        model.Id, "model", model.Published.ToUnixTimeSeconds(), model.Publisher, TaskOf(model.Kind), model.MaxInputTokens,
+        model.Dimensions, model.Device);
+
+    private static string TaskOf(ModelKind kind) => kind switch
+    {
+        ModelKind.Embedding => "embedding",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "A model kind with no task name."),
+    };
+}
