@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Reflection;
 using MassTransit;
 
@@ -11,8 +10,6 @@ namespace Inference.Server.Persistence.Sagas;
 /// </summary>
 internal static class ReadOnlyEvents
 {
-    private static readonly ConcurrentDictionary<(Type Machine, Type Message), bool> Known = new();
-
     private static readonly MethodInfo FromMachineMethod =
         typeof(ReadOnlyEvents).GetMethod(nameof(FromMachine), BindingFlags.NonPublic | BindingFlags.Static)!;
 
@@ -22,15 +19,36 @@ internal static class ReadOnlyEvents
         where TSaga : class, ISaga
         where TMessage : class
     {
+        // Once per saga and message type: this is on every saga message's path.
+        if (Cached<TSaga, TMessage>.Value is { } known)
+            return known;
+
+        // Remembered only once the answer came from a machine (or there can be none): a container without the machine
+        // says nothing about one with it.
+        var value = Find<TSaga, TMessage>(services);
+        if (value is { } found)
+            Cached<TSaga, TMessage>.Value = found;
+        return value ?? false;
+    }
+
+    /// <summary>The machine's answer; null when the container holds no machine for <typeparamref name="TSaga"/>.</summary>
+    private static bool? Find<TSaga, TMessage>(IServiceProvider services)
+        where TSaga : class, ISaga
+        where TMessage : class
+    {
         if (!typeof(SagaStateMachineInstance).IsAssignableFrom(typeof(TSaga)))
             return false;
 
         var machineType = typeof(SagaStateMachine<>).MakeGenericType(typeof(TSaga));
-        if (services.GetService(machineType) is not { } machine)
-            return false;
+        return services.GetService(machineType) is { } machine
+            ? (bool)FromMachineMethod.MakeGenericMethod(typeof(TSaga), typeof(TMessage)).Invoke(null, [machine])!
+            : null;
+    }
 
-        return Known.GetOrAdd((machine.GetType(), typeof(TMessage)), _ =>
-            (bool)FromMachineMethod.MakeGenericMethod(typeof(TSaga), typeof(TMessage)).Invoke(null, [machine])!);
+    /// <summary>One saga type has one state machine in a process, so its answer for a message type never changes.</summary>
+    private static class Cached<TSaga, TMessage>
+    {
+        public static bool? Value;
     }
 
     private static bool FromMachine<TInstance, TMessage>(SagaStateMachine<TInstance> machine)
