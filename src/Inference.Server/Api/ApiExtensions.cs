@@ -5,7 +5,6 @@ using Inference.Contracts;
 using Inference.Server.Tenants;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.OpenApi;
 
 namespace Inference.Server.Api;
@@ -42,20 +41,33 @@ public static class ApiExtensions
         }));
 
         // Bounds the requests that may hold a database connection at once, so that the API cannot drain the pool the
-        // saga needs; the excess waits, then is told to come back, before it costs anything.
-        var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        // saga needs; the excess waits, then is told to come back, before it costs anything. A submission takes its slot
+        // itself (see CreateAsync), so that one waiting for its request to end holds none.
+        builder.Services.AddSingleton<ApiConcurrency>();
+        builder.Services.AddSingleton<InferenceWaiters>();
         builder.Services.AddRateLimiter(limiter =>
         {
-            limiter.AddConcurrencyLimiter(ConcurrencyPolicy, concurrency =>
-            {
-                concurrency.PermitLimit = api.MaxConcurrentRequests;
-                concurrency.QueueLimit = api.MaxQueuedRequests;
-                concurrency.QueueProcessingOrder = QueueProcessingOrder.OldestFirst;
-            });
-            limiter.OnRejected = (context, _) => new ValueTask(Problems.Unavailable(context.HttpContext,
-                "The server is at its limit of concurrent requests; nothing was accepted.").WriteAsync(context.HttpContext));
+            limiter.AddPolicy(ConcurrencyPolicy, context =>
+                RateLimitPartition.Get(0, _ => context.RequestServices.GetRequiredService<ApiConcurrency>().Partition()));
+            limiter.OnRejected = (context, _) =>
+                new ValueTask(Problems.Unavailable(context.HttpContext, ApiConcurrency.RefusedDetail).WriteAsync(context.HttpContext));
         });
         return builder;
+    }
+
+    /// <summary>
+    /// What the API consumes: every request's outcome event, on a queue of this process's own (deleted when it stops),
+    /// so that a submission waiting here (<c>Prefer: wait</c>) hears of its end whichever process decided it.
+    /// </summary>
+    public static IBusRegistrationConfigurator AddInferenceApi(this IBusRegistrationConfigurator bus)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.AddConsumer<InferenceOutcomeConsumer>().Endpoint(endpoint =>
+        {
+            endpoint.Name = $"inference-api-outcomes-{NewId.NextGuid():N}";
+            endpoint.Temporary = true;
+        });
+        return bus;
     }
 
     /// <summary>The rate limiter policy that bounds concurrent <c>/v1</c> requests.</summary>

@@ -28,6 +28,13 @@ public sealed class ApiOptions
     public int MaxQueuedRequests { get; set; } = 512;
 
     /// <summary>
+    /// Most submissions this process holds open at once for <c>Prefer: wait</c> (each costs a little memory, no thread and
+    /// no database connection); beyond it a submission is answered as without the preference. Zero honours no wait.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxWaiters { get; set; } = 10_000;
+
+    /// <summary>
     /// Most characters (UTF-16 code units) one input may hold; longer ones are refused with <c>input_too_long</c>.
     /// </summary>
     /// <remarks>

@@ -25,7 +25,8 @@ public static class InferencesApi
 
         group.MapPost("/", CreateAsync)
             .WithName("CreateInference")
-            .Accepts<CreateInferenceRequest>("application/json");
+            .Accepts<CreateInferenceRequest>("application/json")
+            .DisableRateLimiting(); // It takes its slot of ApiConcurrency itself, and gives it back to wait.
         group.MapGet("/", InferenceListing.ListAsync)
             .WithName("ListInferences")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -38,18 +39,69 @@ public static class InferencesApi
         return group;
     }
 
-    internal static async Task<Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
+    internal static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
         ModelCatalog models,
         InferenceSubmissions submissions,
+        InferenceDbContext db,
+        ApiConcurrency concurrency,
+        InferenceWaiters waiters,
+        TimeProvider clock,
         IOptions<ApiOptions> options,
         IOptions<OrchestrationOptions> orchestration,
         IOptions<JsonOptions> json,
         CancellationToken cancellationToken)
     {
+        var started = clock.GetTimestamp();
+        var inferenceId = NewId.NextGuid();
+
+        // Prefer: wait. The waiter is there before the request is stored, so that no outcome can come before it.
+        var wait = PreferWaitHeader.Read(http);
+        using var waiter = wait is null ? null : waiters.TryAdd(inferenceId);
+
+        Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult> submitted;
+        using (var slot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!slot.IsAcquired)
+                return Problems.Unavailable(http.HttpContext, ApiConcurrency.RefusedDetail);
+            submitted = await SubmitAsync(inferenceId, http, validator, models, submissions, options.Value, orchestration.Value,
+                json.Value, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (submitted.Result is not Accepted<InferenceAcceptedResponse> accepted)
+            return (ProblemHttpResult)submitted.Result;
+        if (waiter is null)
+            return accepted;
+
+        // The wait holds no slot, no thread and no connection: the outcome event completes it (InferenceOutcomeConsumer).
+        http.HttpContext.Response.Headers[PreferWaitHeader.AppliedName] = PreferWaitHeader.Applied(wait!.Value);
+        if (!await waiter.WaitAsync(TimeSpan.FromSeconds(wait.Value) - clock.GetElapsedTime(started), cancellationToken).ConfigureAwait(false))
+            return accepted;
+
+        // One read, in a slot again: the 200 shows the request exactly as GET does.
+        using var readSlot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        if (!readSlot.IsAcquired)
+            return accepted;
+        return await ReadAsync(db, inferenceId, http.HttpContext.User.TenantId(), cancellationToken).ConfigureAwait(false) is { } ended
+            ? TypedResults.Ok(ended)
+            : accepted;
+    }
+
+    /// <summary>Validates and stores a submission under <paramref name="inferenceId"/>: the 202, or why not.</summary>
+    private static async Task<Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> SubmitAsync(
+        Guid inferenceId,
+        HttpRequest http,
+        IValidator<CreateInferenceRequest> validator,
+        ModelCatalog models,
+        InferenceSubmissions submissions,
+        ApiOptions options,
+        OrchestrationOptions orchestration,
+        JsonOptions json,
+        CancellationToken cancellationToken)
+    {
         var (request, problem) = await JsonRequestBody.ReadAsync<CreateInferenceRequest>(
-            http, options.Value.MaxRequestBodyBytes, json.Value.SerializerOptions, cancellationToken).ConfigureAwait(false);
+            http, options.MaxRequestBodyBytes, json.SerializerOptions, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
             return problem;
         if (request is null)
@@ -73,13 +125,13 @@ public static class InferencesApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
-        var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.Value.RequestDeadline);
+        var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.RequestDeadline);
         if (cancelAfterProblem is not null)
             return cancelAfterProblem;
 
         var message = new SubmitInference
         {
-            InferenceId = NewId.NextGuid(),
+            InferenceId = inferenceId,
             TenantId = http.HttpContext.User.TenantId(),
             Model = model.Descriptor.Id,
             Inputs = inputs,
@@ -91,7 +143,7 @@ public static class InferencesApi
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (TransientFailures.Is(exception))
         {
@@ -120,12 +172,20 @@ public static class InferencesApi
             return Problems.InferenceNotFound(id);
 
         // Another tenant's request is indistinguishable from one that does not exist.
-        var tenantId = http.User.TenantId();
+        return await ReadAsync(db, inferenceId, http.User.TenantId(), cancellationToken).ConfigureAwait(false) is { } inference
+            ? TypedResults.Ok(inference)
+            : Problems.InferenceNotFound(id);
+    }
+
+    /// <summary>The tenant's request as <c>GET</c> shows it, with its output once completed; null when the tenant has none.</summary>
+    private static async Task<InferenceResponse?> ReadAsync(InferenceDbContext db, Guid inferenceId, string tenantId,
+        CancellationToken cancellationToken)
+    {
         var saga = await db.Inferences.AsNoTracking()
             .SingleOrDefaultAsync(x => x.CorrelationId == inferenceId && x.TenantId == tenantId, cancellationToken)
             .ConfigureAwait(false);
         if (saga is null)
-            return Problems.InferenceNotFound(id);
+            return null;
 
         OutputResponse? output = null;
         if (saga.CurrentState == InferenceStates.Completed)
@@ -136,7 +196,7 @@ public static class InferencesApi
                 output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
         }
 
-        return TypedResults.Ok(InferenceView.WithOutput(InferenceView.Item(saga), output));
+        return InferenceView.WithOutput(InferenceView.Item(saga), output);
     }
 
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)

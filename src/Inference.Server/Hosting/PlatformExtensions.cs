@@ -57,6 +57,8 @@ public static class PlatformExtensions
                 bus.AddOrchestration().AddQuota().AddResults();
             if (roles.HasFlag(ServerRoles.Worker))
                 bus.AddWorker();
+            if (roles.HasFlag(ServerRoles.Api))
+                bus.AddInferenceApi();
         });
 
         return builder;

@@ -1,0 +1,24 @@
+using Inference.Contracts;
+using MassTransit;
+
+namespace Inference.Server.Api;
+
+/// <summary>
+/// Hears of every request's end (on a queue of this API process's own, so that each API process hears every outcome)
+/// and completes this process's waiter for it, if it has one.
+/// </summary>
+public sealed class InferenceOutcomeConsumer(InferenceWaiters waiters)
+    : IConsumer<InferenceCompleted>, IConsumer<InferenceFailed>, IConsumer<InferenceCanceled>
+{
+    public Task Consume(ConsumeContext<InferenceCompleted> context) => Ended(context.Message.InferenceId);
+
+    public Task Consume(ConsumeContext<InferenceFailed> context) => Ended(context.Message.InferenceId);
+
+    public Task Consume(ConsumeContext<InferenceCanceled> context) => Ended(context.Message.InferenceId);
+
+    private Task Ended(Guid inferenceId)
+    {
+        waiters.Complete(inferenceId);
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Inference.Server.Api;
+using Inference.Server.Persistence;
+using Inference.Server.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Inference.Server.Tests.Api;
+
+public sealed class When_a_submission_prefers_to_wait(QuickDeadlinesApp fixture) : IClassFixture<QuickDeadlinesApp>
+{
+    private readonly HttpClient _client = fixture.CreateDevClient();
+
+    private InferenceWaiters Waiters => fixture.Services.GetRequiredService<InferenceWaiters>();
+
+    [Fact]
+    public async Task Should_answer_200_with_the_completed_inference_exactly_as_get_shows_it()
+    {
+        using var response = await _client.SendAsync(PreferWait.Request(new[] { "hello world" }, "wait=10"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("wait=10", PreferWait.Applied(response));
+        var body = await response.Content.ReadAsStringAsync();
+        var inference = JsonDocument.Parse(body).RootElement;
+        Assert.Equal("completed", inference.GetProperty("status").GetString());
+        Assert.Equal(384, Assert.Single(inference.Embeddings()).Length);
+        var get = await _client.GetStringAsync($"/v1/inferences/{inference.GetProperty("id").GetString()}");
+        Assert.Equal(get, body);
+        Assert.Equal(0, Waiters.Count);
+    }
+
+    [Fact]
+    public async Task Should_answer_the_usual_202_once_the_wait_is_over_when_the_request_takes_longer()
+    {
+        var clock = Stopwatch.StartNew();
+
+        using var response = await _client.SendAsync(PreferWait.Request(SlowRequest.Body(), "wait=1"));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
+        Assert.Equal("wait=1", PreferWait.Applied(response));
+        var accepted = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal($"/v1/inferences/{accepted.GetProperty("id").GetString()}", response.Headers.Location?.OriginalString);
+        Assert.Equal(0, Waiters.Count);
+        await CancelUnfinishedAsync();
+    }
+
+    [Fact]
+    public async Task Should_answer_200_with_the_canceled_inference_when_it_is_canceled_within_the_wait()
+    {
+        using var request = PreferWait.Request(SlowRequest.Body(), "wait=30");
+        request.Headers.Add(CancelAfterHeader.Name, "2s");
+
+        using var response = await _client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("wait=30", PreferWait.Applied(response));
+        var inference = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("canceled", "cancel_after_elapsed"),
+            (inference.GetProperty("status").GetString(), inference.GetProperty("error").GetProperty("code").GetString()));
+        Assert.Equal(0, Waiters.Count);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("respond-async")]
+    [InlineData("wait=0")]
+    [InlineData("wait=61")]
+    [InlineData("wait=abc")]
+    [InlineData("wait=1.5")]
+    [InlineData("wait=-1")]
+    public async Task Should_answer_a_plain_202_without_a_wait_it_honours(string? prefer)
+    {
+        using var response = await _client.SendAsync(PreferWait.Request(new[] { "hello" }, prefer));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.False(response.Headers.Contains(PreferWaitHeader.AppliedName));
+        Assert.Equal(0, Waiters.Count);
+    }
+
+    [Fact]
+    public async Task Should_free_the_waiter_of_a_client_that_hangs_up()
+    {
+        using var hangUp = new CancellationTokenSource();
+        var sending = _client.SendAsync(PreferWait.Request(SlowRequest.Body(), "wait=60"), hangUp.Token);
+        await Poll.UntilAsync(() => Waiters.Count == 1 || sending.IsCompleted, "the submission to wait");
+        await Task.Delay(500);
+
+        await hangUp.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
+        await Poll.UntilAsync(() => Waiters.Count == 0, "the waiter to be removed");
+        await CancelUnfinishedAsync();
+    }
+
+    /// <summary>Cancels what a spec left running, so that the next one finds the worker free.</summary>
+    private async Task CancelUnfinishedAsync()
+    {
+        await using var scope = fixture.Services.CreateAsyncScope();
+        var unfinished = await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences
+            .Where(x => x.CurrentState != "Completed" && x.CurrentState != "Failed" && x.CurrentState != "Canceled")
+            .Select(x => x.CorrelationId).ToListAsync();
+        foreach (var id in unfinished)
+            (await _client.PostAsync($"/v1/inferences/{id}/cancel", null)).Dispose();
+    }
+}
+
+/// <summary>A tenant of 20 tokens a minute, and an API that answers before the quota is decided.</summary>
+public sealed class UndecidedQuotaApp() : EmbeddedApp(new Dictionary<string, string?>
+{
+    ["Dev:TokensPerMinute"] = "20",
+    ["Api:QuotaDecisionTimeout"] = "00:00:00",
+});
+
+public sealed class When_a_waiting_submission_is_refused_quota_after_it_was_accepted(UndecidedQuotaApp fixture)
+    : IClassFixture<UndecidedQuotaApp>
+{
+    [Fact]
+    public async Task Should_answer_200_with_the_failed_inference()
+    {
+        using var client = fixture.CreateDevClient();
+
+        // 28 words and the two special tokens: 30 tokens, more than the minute allows.
+        using var response = await client.SendAsync(PreferWait.Request(string.Join(' ', Enumerable.Repeat("word", 28)), "wait=10"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("wait=10", PreferWait.Applied(response));
+        var inference = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("failed", "quota_exceeded"),
+            (inference.GetProperty("status").GetString(), inference.GetProperty("error").GetProperty("code").GetString()));
+        Assert.Equal(0, fixture.Services.GetRequiredService<InferenceWaiters>().Count);
+    }
+}
+
+public sealed class The_prefer_wait_header
+{
+    [Theory]
+    [InlineData("wait=10", 10)]
+    [InlineData("wait", 60)]
+    [InlineData("WAIT=5", 5)]
+    [InlineData("wait = 7", 7)]
+    [InlineData("wait=\"15\"", 15)]
+    [InlineData("wait=5; foo=bar", 5)]
+    [InlineData("respond-async, wait=20", 20)]
+    [InlineData("handling=lenient,wait=1", 1)]
+    [InlineData("wait=60", 60)]
+    [InlineData("wait=10, wait=20", 10)]
+    public void Should_read_the_first_wait_of_1_to_60_seconds(string header, int seconds) =>
+        Assert.Equal(seconds, PreferWaitHeader.Parse([header]));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("respond-async")]
+    [InlineData("waiting=10")]
+    [InlineData("wait=0")]
+    [InlineData("wait=61")]
+    [InlineData("wait=100")]
+    [InlineData("wait=")]
+    [InlineData("wait=abc")]
+    [InlineData("wait=1.5")]
+    [InlineData("wait=-1")]
+    [InlineData("wait=+5")]
+    [InlineData("wait=\uff15")] // a full-width digit
+    [InlineData("wait=abc, wait=20")] // the first decides
+    public void Should_ignore_anything_else(string header) => Assert.Null(PreferWaitHeader.Parse([header]));
+
+    [Fact]
+    public void Should_read_the_first_wait_across_several_headers() =>
+        Assert.Equal(3, PreferWaitHeader.Parse(["respond-async", "wait=3", "wait=9"]));
+}
+
+public sealed class The_waiter_registry
+{
+    private readonly InferenceWaiters _waiters = new(Options.Create(new ApiOptions { MaxWaiters = 1 }));
+
+    [Fact]
+    public async Task Should_complete_a_waiter_when_its_request_ends_and_remove_it_once_disposed()
+    {
+        var id = Guid.NewGuid();
+        using (var waiter = _waiters.TryAdd(id)!)
+        {
+            _waiters.Complete(Guid.NewGuid());
+            _waiters.Complete(id);
+            Assert.True(await waiter.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None));
+        }
+
+        Assert.Equal(0, _waiters.Count);
+    }
+
+    [Fact]
+    public async Task Should_say_false_when_the_wait_is_over()
+    {
+        using var waiter = _waiters.TryAdd(Guid.NewGuid())!;
+
+        Assert.False(await waiter.WaitAsync(TimeSpan.FromMilliseconds(50), CancellationToken.None));
+    }
+
+    [Fact]
+    public void Should_refuse_waiters_beyond_its_most_until_one_leaves()
+    {
+        var first = _waiters.TryAdd(Guid.NewGuid());
+        Assert.NotNull(first);
+        Assert.Null(_waiters.TryAdd(Guid.NewGuid()));
+
+        first.Dispose();
+
+        using var next = _waiters.TryAdd(Guid.NewGuid());
+        Assert.NotNull(next);
+        Assert.Equal(1, _waiters.Count);
+    }
+}
+
+internal static class PreferWait
+{
+    public static HttpRequestMessage Request(object input, string? prefer)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/inferences")
+        {
+            Content = JsonContent.Create(new { model = InferencesClient.Model, input }),
+        };
+        if (prefer is not null)
+            request.Headers.TryAddWithoutValidation(PreferWaitHeader.Name, prefer);
+        return request;
+    }
+
+    public static string? Applied(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(PreferWaitHeader.AppliedName, out var values) ? string.Join(",", values) : null;
+}
