@@ -136,6 +136,55 @@ public sealed class When_a_waiting_submission_is_refused_quota_after_it_was_acce
     }
 }
 
+/// <summary>
+/// An API that serves one <c>/v1</c> request at a time, queues one, and holds one waiting submission. (The queue lets the
+/// waiting submission's final read wait for the cancel that ended it to give the slot back.)
+/// </summary>
+public sealed class OneSlotOneWaiterApp() : EmbeddedApp(new Dictionary<string, string?>
+{
+    ["Api:MaxConcurrentRequests"] = "1",
+    ["Api:MaxQueuedRequests"] = "1",
+    ["Api:MaxWaiters"] = "1",
+});
+
+public sealed class When_a_submission_waits_in_an_api_of_one_slot(OneSlotOneWaiterApp fixture) : IClassFixture<OneSlotOneWaiterApp>
+{
+    [Fact]
+    public async Task Should_leave_the_slot_to_other_requests_refuse_a_second_waiter_and_answer_the_cancel()
+    {
+        using var client = fixture.CreateDevClient();
+        var waiters = fixture.Services.GetRequiredService<InferenceWaiters>();
+        var sending = client.SendAsync(PreferWait.Request(SlowRequest.Body(), "wait=30"));
+        var id = await Poll.UntilAsync(async () =>
+        {
+            await using var scope = fixture.Services.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences
+                .Select(x => (Guid?)x.CorrelationId).SingleOrDefaultAsync();
+        }, stored => stored is not null, "the slow request to be stored");
+
+        // The one slot is free while the submission waits: a read is served long before the wait is over.
+        await Poll.UntilAsync(async () => { using var get = await client.GetAsync($"/v1/inferences/{id}"); return get.StatusCode; },
+            status => status == HttpStatusCode.OK, "a read to be served beside the waiting submission");
+        Assert.False(sending.IsCompleted);
+
+        // The one waiter is taken: another submission is answered as without the preference.
+        using (var second = await client.SendAsync(PreferWait.Request(new[] { "hello" }, "wait=10")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+            Assert.False(second.Headers.Contains(PreferWaitHeader.AppliedName));
+        }
+
+        using (var cancel = await client.PostAsync($"/v1/inferences/{id}/cancel", null))
+            Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+
+        using var response = await sending;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("wait=30", PreferWait.Applied(response));
+        Assert.Equal("canceled", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
+        Assert.Equal(0, waiters.Count);
+    }
+}
+
 public sealed class The_prefer_wait_header
 {
     [Theory]
