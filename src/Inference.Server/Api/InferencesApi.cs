@@ -71,12 +71,12 @@ public static class InferencesApi
 
         if (submitted.Result is not Accepted<InferenceAcceptedResponse> accepted)
             return (ProblemHttpResult)submitted.Result;
-        if (waiter is null)
+        if (waiter is null || wait is not { } seconds)
             return accepted;
 
         // The wait holds no slot, no thread and no connection: the outcome event completes it (InferenceOutcomeConsumer).
-        http.HttpContext.Response.Headers[PreferWaitHeader.AppliedName] = PreferWaitHeader.Applied(wait!.Value);
-        if (!await waiter.WaitAsync(TimeSpan.FromSeconds(wait.Value) - clock.GetElapsedTime(started), cancellationToken).ConfigureAwait(false))
+        http.HttpContext.Response.Headers[PreferWaitHeader.AppliedName] = PreferWaitHeader.Applied(seconds);
+        if (!await waiter.WaitAsync(TimeSpan.FromSeconds(seconds) - clock.GetElapsedTime(started), cancellationToken).ConfigureAwait(false))
             return accepted;
 
         // One read, in a slot again: the 200 shows the request exactly as GET does.
