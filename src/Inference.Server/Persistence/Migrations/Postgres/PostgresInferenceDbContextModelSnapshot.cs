@@ -125,6 +125,44 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                     b.ToTable("inference_sagas", (string)null);
                 });
 
+            modelBuilder.Entity("Inference.Server.Idempotency.IdempotencyKey", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)")
+                        .HasColumnName("key");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<byte[]>("Fingerprint")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("bytea")
+                        .HasColumnName("fingerprint");
+
+                    b.Property<Guid>("InferenceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("inference_id");
+
+                    b.HasKey("TenantId", "Key")
+                        .HasName("pk_idempotency_keys");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_idempotency_keys_created_at");
+
+                    b.HasIndex("InferenceId")
+                        .HasDatabaseName("ix_idempotency_keys_inference_id");
+
+                    b.ToTable("idempotency_keys", (string)null);
+                });
+
             modelBuilder.Entity("Inference.Server.Messaging.Outbox.OutboxMessage", b =>
                 {
                     b.Property<long>("Sequence")

@@ -120,6 +120,44 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.ToTable("inference_sagas", (string)null);
                 });
 
+            modelBuilder.Entity("Inference.Server.Idempotency.IdempotencyKey", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<byte[]>("Fingerprint")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB")
+                        .HasColumnName("fingerprint");
+
+                    b.Property<Guid>("InferenceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("inference_id");
+
+                    b.HasKey("TenantId", "Key")
+                        .HasName("pk_idempotency_keys");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_idempotency_keys_created_at");
+
+                    b.HasIndex("InferenceId")
+                        .HasDatabaseName("ix_idempotency_keys_inference_id");
+
+                    b.ToTable("idempotency_keys", (string)null);
+                });
+
             modelBuilder.Entity("Inference.Server.Messaging.Outbox.OutboxMessage", b =>
                 {
                     b.Property<long>("Sequence")
