@@ -33,6 +33,12 @@ public static class ErrorCodes
     /// <summary>A <c>cursor</c> of <c>GET /v1/inferences</c> that is not one the API gave this tenant.</summary>
     public const string CursorInvalid = "cursor_invalid";
 
+    /// <summary>An <c>Idempotency-Key</c> header that is empty, too long, repeated or not printable ASCII.</summary>
+    public const string IdempotencyKeyInvalid = "idempotency_key_invalid";
+
+    /// <summary>An <c>Idempotency-Key</c> the tenant used, within the last 24 hours, for a different submission.</summary>
+    public const string IdempotencyKeyReused = "idempotency_key_reused";
+
     /// <summary>A <c>model</c> of <c>GET /v1/inferences</c> given twice, or holding characters no model id holds.</summary>
     public const string ModelInvalid = "model_invalid";
 

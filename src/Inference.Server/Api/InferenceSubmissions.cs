@@ -1,5 +1,6 @@
 using Inference.Contracts;
 using Inference.Orchestration.Protocol;
+using Inference.Server.Idempotency;
 using Inference.Server.Messaging.Outbox;
 using Inference.Orchestration;
 using Inference.Server.Persistence;
@@ -23,11 +24,13 @@ public sealed class InferenceSubmissions(
 {
     /// <summary>
     /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
-    /// <paramref name="decisionTimeout"/> for the quota decision.
+    /// <paramref name="decisionTimeout"/> for the quota decision. With an <paramref name="idempotencyKey"/> (the
+    /// header's key and the submission's fingerprint), the key is stored for the tenant in the same transaction.
     /// </summary>
+    /// <exception cref="IdempotencyKeyTakenException">The tenant stored the same key in the meantime; nothing was stored.</exception>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, (string Key, byte[] Fingerprint)? idempotencyKey = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -39,14 +42,21 @@ public sealed class InferenceSubmissions(
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
         InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
         InferenceStateMachine.Enter(saga, now);
-        db.Inferences.Add(saga);
-        db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));
+        var reservation = OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now);
+        var key = idempotencyKey is not { } claim ? null : new IdempotencyKey
+        {
+            TenantId = submission.TenantId,
+            Key = claim.Key,
+            Fingerprint = claim.Fingerprint,
+            InferenceId = saga.CorrelationId,
+            CreatedAt = now,
+        };
 
         // One connection for the write and the dispatch: a pooled connection is reset each time it is taken.
         await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            await StoreAsync(saga, reservation, key, cancellationToken).ConfigureAwait(false);
 
             // Not sent now (the broker is away): an orchestrator's outbox sweeper sends it later, and nobody answers in
             // time. Not cancelled with the call either: a client that hangs up leaves a stored request, which should start
@@ -60,6 +70,41 @@ public sealed class InferenceSubmissions(
         }
 
         return new(saga, await decision.WaitAsync(decisionTimeout, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>The request, its reservation and its key, if any, in one transaction.</summary>
+    /// <exception cref="IdempotencyKeyTakenException">The tenant has the key, for another request, within its window.</exception>
+    private async Task StoreAsync(InferenceState saga, OutboxMessage reservation, IdempotencyKey? key, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            db.Inferences.Add(saga);
+            db.Outbox.Add(reservation);
+            if (key is not null)
+                db.IdempotencyKeys.Add(key);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (DbUpdateException exception) when (key is not null && IdempotencyKeys.IsTaken(exception))
+            {
+                // Nothing of this submission was stored. Either another one with the key committed first (its insert held
+                // ours until then), and the caller answers with that one's request, or the key is left from longer ago
+                // than its window and retention has not deleted it yet: then it goes, and this submission takes it.
+                db.ChangeTracker.Clear();
+                if (attempt > 0 || await ForgetExpiredAsync(key, cancellationToken).ConfigureAwait(false) == 0)
+                    throw new IdempotencyKeyTakenException(exception);
+            }
+        }
+    }
+
+    private Task<int> ForgetExpiredAsync(IdempotencyKey key, CancellationToken cancellationToken)
+    {
+        var expired = key.CreatedAt - IdempotencyKeys.Window;
+        return db.IdempotencyKeys
+            .Where(x => x.TenantId == key.TenantId && x.Key == key.Key && x.CreatedAt <= expired)
+            .ExecuteDeleteAsync(cancellationToken);
     }
 
     /// <summary>The saga's answer to one submission, received on this process's bus address by its request id.</summary>

@@ -1,7 +1,11 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
 using FluentValidation;
 using Inference.Contracts;
 using Inference.Engine;
 using Inference.Orchestration;
+using Inference.Server.Idempotency;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Resilience;
@@ -58,54 +62,93 @@ public static class InferencesApi
 
         // Prefer: wait. The waiter is there before the request is stored, so that no outcome can come before it.
         var wait = PreferWaitHeader.Read(http);
-        using var waiter = wait is null ? null : waiters.TryAdd(inferenceId);
-
-        Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult> submitted;
-        using (var slot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false))
+        var waiter = wait is null ? null : waiters.TryAdd(inferenceId);
+        try
         {
-            if (!slot.IsAcquired)
-                return Problems.Unavailable(http.HttpContext, ApiConcurrency.RefusedDetail);
-            submitted = await SubmitAsync(inferenceId, http, validator, models, submissions, options.Value, orchestration.Value,
-                json.Value, cancellationToken).ConfigureAwait(false);
+            Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult> submitted;
+            using (var slot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (!slot.IsAcquired)
+                    return Problems.Unavailable(http.HttpContext, ApiConcurrency.RefusedDetail);
+                submitted = await SubmitAsync(inferenceId, http, validator, models, submissions, db, clock, options.Value,
+                    orchestration.Value, json.Value, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (submitted.Result is not Accepted<InferenceAcceptedResponse> { Value: { } acceptedBody } accepted || wait is not { } seconds)
+                return submitted;
+
+            if (acceptedBody.Id != inferenceId)
+            {
+                // An Idempotency-Key's earlier request, not ended when it was read: this call waits for that one. It may
+                // end before the waiter is there, so the wait below reads it again in any case.
+                waiter?.Dispose();
+                waiter = waiters.TryAdd(acceptedBody.Id);
+            }
+
+            if (waiter is null)
+                return accepted;
+
+            // The wait holds no slot, no thread and no connection: the outcome event completes it (InferenceOutcomeConsumer).
+            http.HttpContext.Response.Headers[PreferWaitHeader.AppliedName] = PreferWaitHeader.Applied(seconds);
+            if (!await waiter.WaitAsync(TimeSpan.FromSeconds(seconds) - clock.GetElapsedTime(started), cancellationToken).ConfigureAwait(false)
+                && acceptedBody.Id == inferenceId)
+                return accepted;
+
+            // One read, in a slot again: the 200 shows the request exactly as GET does.
+            using var readSlot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false);
+            if (!readSlot.IsAcquired)
+                return accepted;
+            return await ReadAsync(db, acceptedBody.Id, http.HttpContext.User.TenantId(), cancellationToken).ConfigureAwait(false) is
+                { } ended && HasEnded(ended)
+                ? TypedResults.Ok(ended)
+                : accepted;
         }
-
-        if (submitted.Result is not Accepted<InferenceAcceptedResponse> accepted)
-            return (ProblemHttpResult)submitted.Result;
-        if (waiter is null || wait is not { } seconds)
-            return accepted;
-
-        // The wait holds no slot, no thread and no connection: the outcome event completes it (InferenceOutcomeConsumer).
-        http.HttpContext.Response.Headers[PreferWaitHeader.AppliedName] = PreferWaitHeader.Applied(seconds);
-        if (!await waiter.WaitAsync(TimeSpan.FromSeconds(seconds) - clock.GetElapsedTime(started), cancellationToken).ConfigureAwait(false))
-            return accepted;
-
-        // One read, in a slot again: the 200 shows the request exactly as GET does.
-        using var readSlot = await concurrency.AcquireAsync(cancellationToken).ConfigureAwait(false);
-        if (!readSlot.IsAcquired)
-            return accepted;
-        return await ReadAsync(db, inferenceId, http.HttpContext.User.TenantId(), cancellationToken).ConfigureAwait(false) is { } ended
-            ? TypedResults.Ok(ended)
-            : accepted;
+        finally
+        {
+            waiter?.Dispose();
+        }
     }
 
-    /// <summary>Validates and stores a submission under <paramref name="inferenceId"/>: the 202, or why not.</summary>
-    private static async Task<Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> SubmitAsync(
+    /// <summary>
+    /// Validates and stores a submission under <paramref name="inferenceId"/>: the 202, or why not. With an
+    /// <c>Idempotency-Key</c> the tenant used before, the answer is that submission's request instead (<c>200</c> when
+    /// it has ended).
+    /// </summary>
+    private static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> SubmitAsync(
         Guid inferenceId,
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
         ModelCatalog models,
         InferenceSubmissions submissions,
+        InferenceDbContext db,
+        TimeProvider clock,
         ApiOptions options,
         OrchestrationOptions orchestration,
         JsonOptions json,
         CancellationToken cancellationToken)
     {
+        var (idempotencyKey, idempotencyKeyError) = IdempotencyKeys.Read(http);
+        if (idempotencyKeyError is not null)
+            return Problems.IdempotencyKeyInvalid(idempotencyKeyError);
+
         var (request, problem) = await JsonRequestBody.ReadAsync<CreateInferenceRequest>(
             http, options.MaxRequestBodyBytes, json.SerializerOptions, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
             return problem;
         if (request is null)
             return Problems.InvalidJson("The body must be a JSON object.");
+
+        var tenantId = http.HttpContext.User.TenantId();
+        (string Key, byte[] Fingerprint)? idempotency = null;
+        if (idempotencyKey is not null)
+        {
+            // What the submission asks for: its body as read (so that spacing and key order do not matter) and its Cancel-After.
+            idempotency = (idempotencyKey, IdempotencyKeys.Fingerprint(
+                JsonSerializer.SerializeToUtf8Bytes(request, json.SerializerOptions),
+                Encoding.UTF8.GetBytes(http.Headers[CancelAfterHeader.Name].ToString())));
+            if (await IdempotencyKeys.FindAsync(db, tenantId, idempotencyKey, clock.GetUtcNow(), cancellationToken).ConfigureAwait(false) is { } used)
+                return await ReplayAsync(http, db, used, idempotency.Value.Fingerprint, cancellationToken).ConfigureAwait(false);
+        }
 
         var validation = await validator.ValidateAsync(request, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
@@ -132,7 +175,7 @@ public static class InferencesApi
         var message = new SubmitInference
         {
             InferenceId = inferenceId,
-            TenantId = http.HttpContext.User.TenantId(),
+            TenantId = tenantId,
             Model = model.Descriptor.Id,
             Inputs = inputs,
             CancelAfter = cancelAfter,
@@ -143,7 +186,15 @@ public static class InferencesApi
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency)
+                .ConfigureAwait(false);
+        }
+        catch (IdempotencyKeyTakenException)
+        {
+            // Another submission with the key was stored a moment before this one: this is answered with its request.
+            return await IdempotencyKeys.FindAsync(db, tenantId, idempotency!.Value.Key, clock.GetUtcNow(), cancellationToken).ConfigureAwait(false) is { } used
+                ? await ReplayAsync(http, db, used, idempotency.Value.Fingerprint, cancellationToken).ConfigureAwait(false)
+                : Problems.Unavailable(http.HttpContext, "The Idempotency-Key changed hands while this request was stored; nothing was accepted.");
         }
         catch (Exception exception) when (TransientFailures.Is(exception))
         {
@@ -160,6 +211,30 @@ public static class InferencesApi
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, stored.CreatedAt,
             new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location, $"{location}/cancel")));
+    }
+
+    /// <summary>
+    /// The answer to a submission whose <c>Idempotency-Key</c> names an earlier request: that request (<c>200</c> if it has
+    /// ended, else the <c>202</c> body again), or <c>422</c> when the earlier submission asked for something else.
+    /// </summary>
+    private static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> ReplayAsync(
+        HttpRequest http, InferenceDbContext db, IdempotencyKey used, byte[] fingerprint, CancellationToken cancellationToken)
+    {
+        if (!CryptographicOperations.FixedTimeEquals(used.Fingerprint, fingerprint))
+            return Problems.IdempotencyKeyReused(used.InferenceId);
+
+        // A key is deleted with its request, in one transaction; so a key without one was deleted a moment ago.
+        if (await ReadAsync(db, used.InferenceId, used.TenantId, cancellationToken).ConfigureAwait(false) is not { } inference)
+            return Problems.Unavailable(http.HttpContext, "The request this Idempotency-Key named was deleted a moment ago; send it again.");
+
+        http.HttpContext.Response.Headers[IdempotencyKeys.ReplayedHeaderName] = "true";
+        if (HasEnded(inference))
+            return TypedResults.Ok(inference);
+
+        var location = $"/v1/inferences/{inference.Id}";
+        return TypedResults.Accepted(location, new InferenceAcceptedResponse(
+            inference.Id, inference.Status, inference.Model, inference.CreatedAt,
+            new ReservedUsageResponse(inference.Usage.PromptTokens), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(
@@ -198,6 +273,9 @@ public static class InferencesApi
 
         return InferenceView.WithOutput(InferenceView.Item(saga), output);
     }
+
+    private static bool HasEnded(InferenceResponse inference) =>
+        InferenceStates.FromApi(inference.Status) is { } state && InferenceStates.IsFinal(state);
 
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {

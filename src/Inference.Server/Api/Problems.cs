@@ -61,6 +61,15 @@ public static class Problems
         Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail,
             new() { ["limit"] = limit, ["inference_id"] = inferenceId });
 
+    public static ProblemHttpResult IdempotencyKeyInvalid(string detail) =>
+        Create(StatusCodes.Status400BadRequest, ErrorCodes.IdempotencyKeyInvalid, "Invalid Idempotency-Key", detail);
+
+    /// <summary>The tenant's key names <paramref name="inferenceId"/>, created by a submission that asked for something else.</summary>
+    public static ProblemHttpResult IdempotencyKeyReused(Guid inferenceId) =>
+        Create(StatusCodes.Status422UnprocessableEntity, ErrorCodes.IdempotencyKeyReused, "Idempotency-Key already used",
+            "This Idempotency-Key was used in the last 24 hours for a submission with a different body or Cancel-After; nothing was created.",
+            new() { ["inference_id"] = inferenceId });
+
     /// <summary>How long a client is asked to wait before trying again while a store is away.</summary>
     public static readonly TimeSpan RetryAfterOutage = TimeSpan.FromSeconds(5);
 

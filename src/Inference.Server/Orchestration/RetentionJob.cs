@@ -1,5 +1,6 @@
 using Inference.Orchestration;
 using Inference.Server.Hosting;
+using Inference.Server.Idempotency;
 using Inference.Server.Persistence;
 using Inference.Server.Resilience;
 using Microsoft.EntityFrameworkCore;
@@ -8,7 +9,8 @@ using Microsoft.Extensions.Options;
 namespace Inference.Server.Orchestration;
 
 /// <summary>
-/// Deletes the requests that ended more than <see cref="RetentionOptions.FinalAfter"/> ago, with their results. Every
+/// Deletes the requests that ended more than <see cref="RetentionOptions.FinalAfter"/> ago, with their results and
+/// <c>Idempotency-Key</c>s, and keys older than <see cref="IdempotencyKeys.Window"/>. Every
 /// <see cref="RetentionOptions.Interval"/> it deletes batches of <see cref="RetentionOptions.BatchSize"/> until a batch
 /// comes back short. Runs in every orchestrator.
 /// </summary>
@@ -71,7 +73,20 @@ public sealed partial class RetentionJob(
 
         if (deleted > 0)
             LogDeleted(deleted, settings.FinalAfter);
+        await ForgetIdempotencyKeysAsync(cancellationToken).ConfigureAwait(false);
         return deleted;
+    }
+
+    /// <summary>
+    /// Deletes the <c>Idempotency-Key</c>s older than their window: after it, a key may name a new request. Each run
+    /// finds about one interval's worth, so one statement does.
+    /// </summary>
+    private async Task ForgetIdempotencyKeysAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        var expired = clock.GetUtcNow() - IdempotencyKeys.Window;
+        await db.IdempotencyKeys.Where(x => x.CreatedAt <= expired).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One batch in one transaction: how many requests it picked, and how many of those it deleted.</summary>
@@ -99,6 +114,9 @@ public sealed partial class RetentionJob(
             .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
         await db.Results
             .Where(r => ids.Contains(r.InferenceId) && !db.Inferences.Any(x => x.CorrelationId == r.InferenceId))
+            .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        await db.IdempotencyKeys
+            .Where(k => ids.Contains(k.InferenceId) && !db.Inferences.Any(x => x.CorrelationId == k.InferenceId))
             .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Inference.Server.Idempotency;
 using Inference.Server.Messaging.Outbox;
 using Inference.Orchestration;
 using Inference.Server.Orchestration;
@@ -24,6 +25,9 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
     /// <summary>Messages committed with a transition or a submission and not sent yet.</summary>
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
+    /// <summary>The <c>Idempotency-Key</c>s of submissions, each naming the request it created.</summary>
+    public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
+
     /// <summary>The provider's column type for JSON documents.</summary>
     protected abstract string JsonColumnType { get; }
 
@@ -34,6 +38,7 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
         modelBuilder.ApplyConfiguration(new TenantMap());
         modelBuilder.ApplyConfiguration(new ApiKeyMap());
         modelBuilder.ApplyConfiguration(new OutboxMessageMap());
+        modelBuilder.ApplyConfiguration(new IdempotencyKeyMap());
     }
 }
 

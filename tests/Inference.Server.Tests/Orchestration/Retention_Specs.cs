@@ -1,4 +1,5 @@
 using Inference.Orchestration;
+using Inference.Server.Idempotency;
 using Inference.Server.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Results;
@@ -46,6 +47,7 @@ public abstract class Retention_Specs<TDatabase>(TDatabase database) : IClassFix
         await using var scope = _provider.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
         await db.Results.ExecuteDeleteAsync();
+        await db.IdempotencyKeys.ExecuteDeleteAsync();
         await db.Inferences.ExecuteDeleteAsync();
     }
 
@@ -156,6 +158,33 @@ public abstract class Retention_Specs<TDatabase>(TDatabase database) : IClassFix
         Assert.Equal(40, runs.Sum());
         Assert.Equal([kept], await SagaIdsAsync());
         Assert.Equal([kept], await ResultIdsAsync());
+    }
+
+    [Fact]
+    public async Task Should_delete_idempotency_keys_older_than_their_window_and_those_of_deleted_requests()
+    {
+        var young = await StoreAsync(InferenceStates.Completed, updatedAgo: TimeSpan.FromMinutes(1));
+        var expired = await StoreAsync(InferenceStates.Completed, updatedAgo: _options.FinalAfter + TimeSpan.FromSeconds(1));
+        await StoreKeyAsync("kept", young, createdAgo: IdempotencyKeys.Window - TimeSpan.FromSeconds(1));
+        await StoreKeyAsync("too-old", young, createdAgo: IdempotencyKeys.Window);
+        await StoreKeyAsync("of-a-deleted-request", expired, createdAgo: TimeSpan.FromMinutes(30));
+
+        Assert.Equal(1, await Job().RunOnceAsync(CancellationToken.None));
+
+        await using var scope = _provider.CreateAsyncScope();
+        var keys = await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().IdempotencyKeys.Select(x => x.Key).ToListAsync();
+        Assert.Equal(["kept"], keys);
+    }
+
+    private async Task StoreKeyAsync(string key, Guid inferenceId, TimeSpan createdAgo)
+    {
+        await using var scope = _provider.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        db.IdempotencyKeys.Add(new IdempotencyKey
+        {
+            TenantId = "tenant-a", Key = key, Fingerprint = new byte[32], InferenceId = inferenceId, CreatedAt = Now - createdAgo,
+        });
+        await db.SaveChangesAsync();
     }
 
     private RetentionJob Job() => new(
