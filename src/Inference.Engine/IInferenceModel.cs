@@ -16,6 +16,12 @@ public interface IInferenceModel
     TokenCount CountTokens(IReadOnlyList<string> inputs);
 
     /// <summary>
+    /// The text that the model's own token ids <paramref name="tokenIds"/> stand for (special tokens dropped), for clients
+    /// that send tokens instead of text; null when an id is not in the model's vocabulary.
+    /// </summary>
+    string? DecodeTokens(IReadOnlyList<int> tokenIds);
+
+    /// <summary>
     /// Loads the model now rather than on the first request: extracts it to the cache directory if needed and creates
     /// the session. A worker calls this at start so that its first request does not pay for it.
     /// </summary>

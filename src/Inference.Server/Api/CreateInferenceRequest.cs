@@ -67,7 +67,7 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
     /// The first rule one input breaks, if any. The characters come first: a control character that .NET counts as
     /// white space (U+0085, U+001C) is refused as what it is, not as an empty input.
     /// </summary>
-    private static ValidationFailure? InputError(string input, int index, int maxCharacters)
+    internal static ValidationFailure? InputError(string input, int index, int maxCharacters)
     {
         var field = $"input[{index}]";
         if (InputText.FindViolation(input, $"Input {index}") is { } violation)

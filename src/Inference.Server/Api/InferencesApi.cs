@@ -277,7 +277,7 @@ public static class InferencesApi
     private static bool HasEnded(InferenceResponse inference) =>
         InferenceStates.FromApi(inference.Status) is { } state && InferenceStates.IsFinal(state);
 
-    private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
+    internal static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {
         if (rejected.Code != ErrorCodes.QuotaExceeded)
             return Problems.Failed(rejected.Code, rejected.Message, rejected.InferenceId);

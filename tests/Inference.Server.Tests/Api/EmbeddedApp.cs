@@ -54,6 +54,13 @@ public class EmbeddedApp : IAsyncLifetime
         await _factory.DisposeAsync();
     }
 
+    /// <summary>Requests the app has stored, in any state.</summary>
+    public async Task<int> CountInferencesAsync()
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.CountAsync();
+    }
+
     private async Task<int> CountUnfinishedAsync()
     {
         await using var scope = Services.CreateAsyncScope();
