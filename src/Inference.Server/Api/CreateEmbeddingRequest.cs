@@ -52,7 +52,11 @@ internal static class EmbeddingInputs
 
         var first = input[0].ValueKind;
         if (first == JsonValueKind.Number)
+        {
+            if (TooLong(input, "input", model) is { } tooLong)
+                return (null, tooLong);
             return Tokens(input, model) is { } text ? ([text], null) : (null, OutOfVocabulary("input", model));
+        }
 
         var texts = new List<string>(input.GetArrayLength());
         var index = 0;
@@ -68,6 +72,8 @@ internal static class EmbeddingInputs
                 case JsonValueKind.Array when item.GetArrayLength() == 0:
                     return (null, new FieldError($"input[{index}]", ErrorCodes.InputEmpty, $"Input {index} holds no tokens."));
                 case JsonValueKind.Array:
+                    if (TooLong(item, $"input[{index}]", model) is { } tooLong)
+                        return (null, tooLong);
                     if (Tokens(item, model) is not { } text)
                         return (null, item.EnumerateArray().All(id => id.ValueKind == JsonValueKind.Number) ? OutOfVocabulary($"input[{index}]", model) : Shape());
                     texts.Add(text);
@@ -94,6 +100,16 @@ internal static class EmbeddingInputs
 
         return model.DecodeTokens(tokens);
     }
+
+    /// <summary>
+    /// More ids than the model reads is too long whatever they decode to; refused before they are decoded, so that a body
+    /// of a million ids costs nothing.
+    /// </summary>
+    private static FieldError? TooLong(JsonElement ids, string field, IInferenceModel model) =>
+        ids.GetArrayLength() > model.Descriptor.MaxInputTokens
+            ? new FieldError(field, ErrorCodes.InputTooLong,
+                $"{field} has {ids.GetArrayLength()} token ids; {model.Descriptor.Id} accepts at most {model.Descriptor.MaxInputTokens}.")
+            : null;
 
     private static bool IsId(JsonElement value) => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var id) && id >= 0;
 

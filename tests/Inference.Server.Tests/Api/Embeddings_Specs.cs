@@ -75,6 +75,7 @@ public sealed class When_a_client_asks_for_embeddings(EmbeddedApp app) : IClassF
     [InlineData("""{"model":"all-minilm-l6-v2","input":[999999]}""", 400, "input_invalid", "input")]
     [InlineData("""{"model":"all-minilm-l6-v2","input":[[1],[-1]]}""", 400, "input_invalid", "input[1]")]
     [InlineData("""{"model":"all-minilm-l6-v2","input":["ok","nul\u0000"]}""", 400, "input_invalid_character", "input[1]")]
+    [InlineData("""{"model":"all-minilm-l6-v2","input":["x","y","hello \ud800"]}""", 400, "input_invalid_unicode", "input[2]")]
     [InlineData("""{"model":"all-minilm-l6-v2","input":"x","encoding_format":"int8"}""", 400, "encoding_format_invalid", "encoding_format")]
     [InlineData("""{"model":"all-minilm-l6-v2","input":"x","dimensions":256}""", 400, "dimensions_invalid", "dimensions")]
     [InlineData("""{"model":"text-embedding-3-small","input":"x"}""", 404, "model_not_found", "model")]
@@ -88,6 +89,18 @@ public sealed class When_a_client_asks_for_embeddings(EmbeddedApp app) : IClassF
         var error = await response.AssertOpenAiErrorAsync((HttpStatusCode)status, code, "invalid_request_error");
         Assert.Equal(param, error.GetProperty("param").GetString());
         Assert.Equal(before, await app.CountInferencesAsync());
+    }
+
+    [Fact]
+    public async Task Should_refuse_more_token_ids_than_the_model_reads_before_decoding_them()
+    {
+        using var client = app.CreateDevClient();
+
+        using var response = await client.PostAsJsonAsync("/v1/embeddings",
+            new { model = InferencesClient.Model, input = new[] { new[] { 7592 }, Enumerable.Repeat(7592, 257).ToArray() } });
+
+        var error = await response.AssertOpenAiErrorAsync(HttpStatusCode.BadRequest, "input_too_long", "invalid_request_error");
+        Assert.Equal("input[1]", error.GetProperty("param").GetString());
     }
 
     [Fact]
