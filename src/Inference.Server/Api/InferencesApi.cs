@@ -139,17 +139,6 @@ public static class InferencesApi
             return Problems.InvalidJson("The body must be a JSON object.");
 
         var tenantId = http.HttpContext.User.TenantId();
-        (string Key, byte[] Fingerprint)? idempotency = null;
-        if (idempotencyKey is not null)
-        {
-            // What the submission asks for: its body as read (so that spacing and key order do not matter) and its Cancel-After.
-            idempotency = (idempotencyKey, IdempotencyKeys.Fingerprint(
-                JsonSerializer.SerializeToUtf8Bytes(request, json.SerializerOptions),
-                Encoding.UTF8.GetBytes(http.Headers[CancelAfterHeader.Name].ToString())));
-            if (await IdempotencyKeys.FindAsync(db, tenantId, idempotencyKey, clock.GetUtcNow(), cancellationToken).ConfigureAwait(false) is { } used)
-                return await ReplayAsync(http, db, used, idempotency.Value.Fingerprint, cancellationToken).ConfigureAwait(false);
-        }
-
         var validation = await validator.ValidateAsync(request, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
         {
@@ -171,6 +160,18 @@ public static class InferencesApi
         var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.RequestDeadline);
         if (cancelAfterProblem is not null)
             return cancelAfterProblem;
+
+        (string Key, byte[] Fingerprint)? idempotency = null;
+        if (idempotencyKey is not null)
+        {
+            // What the submission asks for: its body as read (so that spacing and member order do not matter) and its
+            // Cancel-After. Only a valid submission is compared: its text then holds nothing the serializer cannot write.
+            idempotency = (idempotencyKey, IdempotencyKeys.Fingerprint(
+                JsonSerializer.SerializeToUtf8Bytes(request, json.SerializerOptions),
+                Encoding.UTF8.GetBytes(http.Headers[CancelAfterHeader.Name].ToString())));
+            if (await IdempotencyKeys.FindAsync(db, tenantId, idempotencyKey, clock.GetUtcNow(), cancellationToken).ConfigureAwait(false) is { } used)
+                return await ReplayAsync(http, db, used, idempotency.Value.Fingerprint, cancellationToken).ConfigureAwait(false);
+        }
 
         var message = new SubmitInference
         {

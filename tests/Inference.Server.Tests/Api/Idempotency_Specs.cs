@@ -144,6 +144,22 @@ public abstract class Idempotency_Specs<TApp>(TApp fixture) : IClassFixture<TApp
         Assert.False(corrected.Headers.Contains(IdempotencyKeys.ReplayedHeaderName));
     }
 
+    [Theory]
+    [InlineData("""{"model":"all-minilm-l6-v2","input":["ok","lone \ud800"]}""", "input_invalid_unicode")]
+    [InlineData("""{"model":"all-minilm-l6-v2","input":["nul \u0000"]}""", "input_invalid_character")]
+    [InlineData("""{"model":"lone \udc00","input":"x"}""", "model_not_found")]
+    public async Task Should_refuse_text_no_store_can_hold_with_its_code_and_a_key_as_without_one(string body, string code)
+    {
+        var key = NewKey();
+        using var first = await SubmitAsync(key, Body);
+
+        using var refused = await SubmitAsync(key, body);
+        using var fresh = await SubmitAsync(NewKey(), body);
+
+        await refused.AssertProblemAsync(HttpStatusCode.BadRequest, code);
+        await fresh.AssertProblemAsync(HttpStatusCode.BadRequest, code);
+    }
+
     [Fact]
     public async Task Should_answer_a_replay_that_prefers_to_wait_with_the_ended_request()
     {
