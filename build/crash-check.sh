@@ -377,6 +377,8 @@ if [[ $cancels != 0 || $cancel_after_sent != 0 ]]; then
   check "requests canceled that nobody asked to cancel" "$canceled_unasked" 0 \
     "canceled requests by reason: $canceled_by_reason, of $cancel_after_sent sent with Cancel-After"
 fi
+check "requests stored, one per submission answered 202 (Idempotency-Key on every attempt)" \
+  "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas")" "$accepted"
 check "requests in the database that are not final" "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state NOT IN ('Completed', 'Failed', 'Canceled')")" 0
 check "reservations still held in Redis" "$held" 0
 tokens=$(psql "$pg/$name" -Atc "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM inference_sagas WHERE current_state = 'Completed'")

@@ -20,6 +20,9 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
 
     private readonly LoadRecorder _recorder = new();
     private readonly Stopwatch _clock = new();
+
+    /// <summary>Makes this run's <c>Idempotency-Key</c>s its own: a submission's key is this and its index.</summary>
+    private readonly string _keyPrefix = $"load-{Guid.NewGuid():N}";
     private int _next;
 
     public async Task<Report> RunAsync()
@@ -60,7 +63,10 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
         }
     }
 
-    /// <summary>POSTs the submission, again after each <c>503 unavailable</c> with <c>Retry-After</c>; the id if accepted.</summary>
+    /// <summary>
+    /// POSTs the submission, again after each <c>503 unavailable</c> with <c>Retry-After</c>; the id if accepted (a <c>202</c>,
+    /// or a <c>200</c> when an attempt sent again is answered with the request an earlier one stored, already ended).
+    /// </summary>
     private async Task<Guid?> SubmitAsync(Submission submission)
     {
         var started = _clock.Elapsed;
@@ -76,6 +82,9 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
                 using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/v1/inferences", UriKind.Relative)) { Content = content };
                 if (submission.CancelAfter is { } cancelAfter)
                     request.Headers.Add("Cancel-After", cancelAfter);
+                // Every attempt of one submission carries its key: a 503 whose commit had gone through (its answer was lost
+                // with the connection) is then answered, when sent again, with the request it stored, not a second one.
+                request.Headers.Add("Idempotency-Key", $"{_keyPrefix}-{submission.Index}");
                 using var response = await http.SendAsync(request);
                 answer = await Answer.ReadAsync(response);
             }
@@ -109,7 +118,7 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
             if (submission.Kind != InputKind.Normal)
                 _recorder.BadInputAnswered(submission, answer.Name);
 
-            if (answer.Status == HttpStatusCode.Accepted && answer.Id is { } id)
+            if (answer.Status is HttpStatusCode.Accepted or HttpStatusCode.OK && answer.Id is { } id)
             {
                 if (submission.CancelAfter is not null)
                     _recorder.CancelAfterSent();
@@ -254,7 +263,7 @@ internal sealed class LoadRun(HttpClient http, LoadOptions options)
                 {
                     if (body.RootElement.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String)
                         code = c.GetString();
-                    if (response.StatusCode == HttpStatusCode.Accepted && body.RootElement.TryGetProperty("id", out var i)
+                    if (response.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.OK && body.RootElement.TryGetProperty("id", out var i)
                         && i.TryGetGuid(out var guid))
                         id = guid;
                     if (response.StatusCode == HttpStatusCode.OK && body.RootElement.TryGetProperty("status", out var s)
