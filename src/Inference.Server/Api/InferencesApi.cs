@@ -35,6 +35,9 @@ public static class InferencesApi
             .WithName("GetInference");
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
             .WithName("CancelInference");
+        group.MapGet("/{id}/events", InferenceEvents.StreamAsync)
+            .WithName("StreamInferenceEvents")
+            .DisableRateLimiting(); // A stream takes a slot of ApiConcurrency for each read only, and holds none while it waits.
 
         return group;
     }
@@ -178,7 +181,7 @@ public static class InferencesApi
     }
 
     /// <summary>The tenant's request as <c>GET</c> shows it, with its output once completed; null when the tenant has none.</summary>
-    private static async Task<InferenceResponse?> ReadAsync(InferenceDbContext db, Guid inferenceId, string tenantId,
+    internal static async Task<InferenceResponse?> ReadAsync(InferenceDbContext db, Guid inferenceId, string tenantId,
         CancellationToken cancellationToken)
     {
         var saga = await db.Inferences.AsNoTracking()
