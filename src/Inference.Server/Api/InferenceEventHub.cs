@@ -85,7 +85,7 @@ public sealed class InferenceEventHub(IOptions<ApiOptions> options)
                 var status = statuses.GetValueOrDefault(inferenceId);
                 foreach (var stream in streams)
                 {
-                    // A stream that has not read yet will; one that read after the query saw at least as much.
+                    // A stream that has not read yet is about to; a needless wake-up costs one read.
                     if (stream.SeenStatus is { } seen && seen != status)
                         stream.Wake();
                 }
