@@ -35,6 +35,8 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
 
     private static readonly byte[] Heartbeat = ": heartbeat\n\n"u8.ToArray();
 
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+
     private readonly InferenceEventHub.Subscription _subscription;
     private readonly InferenceResponse _first;
     private readonly long _lastEventId;
@@ -134,7 +136,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         var head = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"id: {eventId}\nevent: {StatusEvent}\ndata: "));
         await response.Body.WriteAsync(head, cancellationToken).ConfigureAwait(false);
         await response.Body.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-        await response.Body.WriteAsync("\n\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        await response.Body.WriteAsync(EventEnd, cancellationToken).ConfigureAwait(false);
         await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -37,6 +37,9 @@ public static class InferencesApi
             .WithName("CancelInference");
         group.MapGet("/{id}/events", InferenceEvents.StreamAsync)
             .WithName("StreamInferenceEvents")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .DisableRateLimiting(); // A stream takes a slot of ApiConcurrency for each read only, and holds none while it waits.
 
         return group;

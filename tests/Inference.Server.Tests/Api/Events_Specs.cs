@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Inference.Server.Api;
 using Inference.Server.Tests.Infrastructure;
@@ -178,6 +179,24 @@ public sealed class When_a_client_asks_for_the_events_of_a_request_it_cannot_see
 
         Assert.Equal(0, fixture.Services.GetRequiredService<InferenceEventHub>().Count);
         await dev.WaitUntilFinishedAsync(devRequest);
+    }
+}
+
+public sealed class When_a_client_reads_the_openapi_document_of_the_event_stream(EmbeddedApp fixture) : IClassFixture<EmbeddedApp>
+{
+    [Fact]
+    public async Task Should_describe_an_event_stream_and_its_problems()
+    {
+        using var client = fixture.CreateClient();
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+
+        var operation = document.GetProperty("paths").GetProperty("/v1/inferences/{id}/events").GetProperty("get");
+        Assert.Equal("StreamInferenceEvents", operation.GetProperty("operationId").GetString());
+        var responses = operation.GetProperty("responses");
+        Assert.True(responses.GetProperty("200").GetProperty("content").TryGetProperty("text/event-stream", out _));
+        foreach (var status in new[] { "400", "404", "503" })
+            Assert.True(responses.GetProperty(status).GetProperty("content").TryGetProperty("application/problem+json", out _), status);
     }
 }
 
