@@ -42,6 +42,9 @@ public static class ErrorCodes
     /// <summary>A <c>model</c> of <c>GET /v1/inferences</c> given twice, or holding characters no model id holds.</summary>
     public const string ModelInvalid = "model_invalid";
 
+    /// <summary>A <c>Last-Event-ID</c> of an event stream that is not a whole number, as the stream's ids are.</summary>
+    public const string LastEventIdInvalid = "last_event_id_invalid";
+
     public const string TenantNotFound = "tenant_not_found";
     public const string TenantDisabled = "tenant_disabled";
 

@@ -45,6 +45,8 @@ public static class ApiExtensions
         // itself (see CreateAsync), so that one waiting for its request to end holds none.
         builder.Services.AddSingleton<ApiConcurrency>();
         builder.Services.AddSingleton<InferenceWaiters>();
+        builder.Services.AddSingleton<InferenceEventHub>();
+        builder.Services.AddHostedService<InferenceEventPoller>();
         builder.Services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(ConcurrencyPolicy, context =>

@@ -43,6 +43,25 @@ public sealed class ApiOptions
     public TimeSpan EmbeddingsTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Most event streams (<c>GET /v1/inferences/{id}/events</c>) this process holds open at once (each costs a little
+    /// memory, no thread, no database connection and no slot of <see cref="MaxConcurrentRequests"/>); beyond it a stream
+    /// is refused with <c>503 unavailable</c>. Zero serves none.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxEventStreams { get; set; } = 10_000;
+
+    /// <summary>How often an event stream with nothing to say sends a comment line, so that proxies keep it open.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan EventHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How often, while this process holds event streams, one query reads the states of all their requests, for the
+    /// changes no event announces (quota reserved, inferring). The final states come at once, from the outcome events.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// Most characters (UTF-16 code units) one input may hold; longer ones are refused with <c>input_too_long</c>.
     /// </summary>
     /// <remarks>

@@ -5,9 +5,9 @@ namespace Inference.Server.Api;
 
 /// <summary>
 /// Hears of every request's end (on a queue of this API process's own, so that each API process hears every outcome)
-/// and completes this process's waiter for it, if it has one.
+/// and completes this process's waiter for it, if it has one, and wakes this process's event streams of it, if any.
 /// </summary>
-public sealed class InferenceOutcomeConsumer(InferenceWaiters waiters)
+public sealed class InferenceOutcomeConsumer(InferenceWaiters waiters, InferenceEventHub streams)
     : IConsumer<InferenceCompleted>, IConsumer<InferenceFailed>, IConsumer<InferenceCanceled>
 {
     public Task Consume(ConsumeContext<InferenceCompleted> context) => Ended(context.Message.InferenceId);
@@ -19,6 +19,7 @@ public sealed class InferenceOutcomeConsumer(InferenceWaiters waiters)
     private Task Ended(Guid inferenceId)
     {
         waiters.Complete(inferenceId);
+        streams.Notify(inferenceId);
         return Task.CompletedTask;
     }
 }

@@ -39,6 +39,12 @@ public static class InferencesApi
             .WithName("GetInference");
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
             .WithName("CancelInference");
+        group.MapGet("/{id}/events", InferenceEvents.StreamAsync)
+            .WithName("StreamInferenceEvents")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .DisableRateLimiting(); // A stream takes a slot of ApiConcurrency for each read only, and holds none while it waits.
 
         return group;
     }
@@ -254,7 +260,7 @@ public static class InferencesApi
     }
 
     /// <summary>The tenant's request as <c>GET</c> shows it, with its output once completed; null when the tenant has none.</summary>
-    private static async Task<InferenceResponse?> ReadAsync(InferenceDbContext db, Guid inferenceId, string tenantId,
+    internal static async Task<InferenceResponse?> ReadAsync(InferenceDbContext db, Guid inferenceId, string tenantId,
         CancellationToken cancellationToken)
     {
         var saga = await db.Inferences.AsNoTracking()

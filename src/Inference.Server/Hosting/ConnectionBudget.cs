@@ -26,7 +26,10 @@ internal static class ConnectionBudget
         }
 
         if (roles.HasFlag(ServerRoles.Api))
+        {
             uses.Add(("Api:MaxConcurrentRequests", api.MaxConcurrentRequests));
+            uses.Add(("the event streams' poll", 1));
+        }
 
         var pool = new NpgsqlConnectionStringBuilder(postgres).MaxPoolSize;
         var needed = uses.Sum(x => x.Connections);
