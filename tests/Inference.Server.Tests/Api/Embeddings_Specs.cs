@@ -128,7 +128,8 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
     [Fact]
     public async Task Should_embed_texts_and_token_ids_with_the_same_vectors_as_the_raw_route()
     {
-        using var http = app.CreateClient();
+        var sent = new BodyRecorder(app.App.Server.CreateHandler());
+        using var http = new HttpClient(sent) { BaseAddress = app.App.Server.BaseAddress };
         var embeddings = EmbeddingClient(http, InferenceAppFactory.ApiKey);
 
         var result = (await embeddings.GenerateEmbeddingsAsync(["hello world"])).Value;
@@ -142,6 +143,8 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
         Assert.Equal(floats, Assert.Single(fromTokens).ToFloats().ToArray());
         Assert.Equal(4, result.Usage.InputTokenCount);
         Assert.Equal(4, result.Usage.TotalTokenCount);
+        // The client asks for base64 and decodes it itself; the float form is the raw route's above.
+        Assert.All(sent.Bodies, body => Assert.Equal("base64", JsonDocument.Parse(body).RootElement.GetProperty("encoding_format").GetString()));
     }
 
     [Fact]
@@ -166,6 +169,19 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
 
         Assert.Equal(429, exception.Status);
         Assert.Contains("quota_exceeded", exception.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Keeps the body of every request it passes on.</summary>
+    private sealed class BodyRecorder(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        public List<string> Bodies { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Content is not null)
+                Bodies.Add(await request.Content.ReadAsStringAsync(cancellationToken));
+            return await base.SendAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>The client as an integrator builds it (no retries, so a 429 is seen at once), with the test server's handler.</summary>
