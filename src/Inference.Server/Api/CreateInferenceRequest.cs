@@ -27,13 +27,11 @@ public sealed record CreateInferenceRequest
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
 {
-    /// <summary>Inputs one request may carry; larger jobs are split by the client (the saga holds the bus to it too).</summary>
-    public const int MaxInputs = SubmissionRules.MaxInputs;
-
     public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var maxCharacters = options.Value.MaxInputCharacters;
+        var maxInputs = options.Value.MaxInputsPerRequest;
 
         RuleFor(x => x.Model)
             .Cascade(CascadeMode.Stop)
@@ -49,8 +47,8 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             {
                 RuleFor(x => x.Inputs()).Cascade(CascadeMode.Stop).NotEmpty().OverridePropertyName("input").WithErrorCode(ErrorCodes.InputEmpty)
                     .WithMessage("'input' must hold at least one string.")
-                    .Must(inputs => inputs.Count <= MaxInputs).WithErrorCode("too_many_inputs")
-                    .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {MaxInputs} are accepted per request.");
+                    .Must(inputs => inputs.Count <= maxInputs).WithErrorCode("too_many_inputs")
+                    .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {maxInputs} are accepted per request.");
                 RuleFor(x => x.Input).Custom((_, context) =>
                 {
                     var inputs = context.InstanceToValidate.Inputs();
