@@ -21,19 +21,46 @@ public static class InferencesApi
     public static RouteGroupBuilder MapInferencesApiV1(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/inferences").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
-            .WithTags("Inferences");
+            .WithTags("Inferences")
+            .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
 
         group.MapPost("/", CreateAsync)
             .WithName("CreateInference")
-            .Accepts<CreateInferenceRequest>("application/json");
+            .Accepts<CreateInferenceRequest>("application/json")
+            .WithDocs("Submit an inference",
+                "Validates the request, counts its tokens with the model's tokenizer, stores it and answers `202` with its id and " +
+                "URLs; the quota is then reserved and a worker runs the model. Within `Api:QuotaDecisionTimeout` a quota refusal " +
+                "is answered here, `429 quota_exceeded`. At most `Api:MaxInputsPerRequest` (128) inputs, each within the " +
+                "model's token limit (`input_too_long` names the input), and a body of at most `Api:MaxRequestBodyBytes` " +
+                "(1 MiB, else `413 payload_too_large`). Nothing is stored or reserved for a `4xx`.")
+            .WithRequestHeader(CancelAfterHeader.Name,
+                "The client's own deadline: `30s`, `5m`, `1h30m` or plain seconds, at least 1 second and at most the server's " +
+                "`Orchestration:RequestDeadline`. When it passes, the request is canceled with `cancel_after_elapsed`. " +
+                "Malformed: `400 cancel_after_invalid`; too long: `400 cancel_after_too_long`.")
+            .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The request's URL, `/v1/inferences/{id}`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status408RequestTimeout, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status429TooManyRequests);
         group.MapGet("/", InferenceListing.ListAsync)
             .WithName("ListInferences")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithDocs("List inferences",
+                "The tenant's requests, newest first, without their outputs, a page at a time: pass `next_cursor` back as " +
+                "`cursor` for the next page. Filter by `status` and `model`. A bad parameter is `400` with `limit_invalid`, " +
+                "`status_invalid`, `model_invalid` or `cursor_invalid`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest)
             .AddOpenApiOperationTransformer(InferenceListing.DescribeParametersAsync);
         group.MapGet("/{id}", GetAsync)
-            .WithName("GetInference");
+            .WithName("GetInference")
+            .WithDocs("Read an inference",
+                "The request's status, timestamps, history of states, usage, error and, once completed, its output. " +
+                "Another tenant's request, or an id that is not one, is `404 inference_not_found`.")
+            .ProducesProblems(StatusCodes.Status404NotFound);
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
-            .WithName("CancelInference");
+            .WithName("CancelInference")
+            .WithDocs("Cancel an inference",
+                "Cancels a request that has not ended: its reservation is released in full, nothing is charged, and a " +
+                "running model stops. Answers the request as canceled. One that has already ended is `409 inference_final`, " +
+                "and nothing changes; `503` when the orchestrator could not confirm in time (read it, or cancel again).")
+            .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
 
         return group;
     }
