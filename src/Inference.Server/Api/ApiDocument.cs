@@ -1,4 +1,5 @@
 using System.Globalization;
+using Inference.Orchestration;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
@@ -54,6 +55,8 @@ public static class ApiDocument
             // The schema generator knows nothing of a custom converter's JSON; this one reads and writes strings.
             if (context.JsonPropertyInfo?.CustomConverter is FaithfulJsonString.Converter)
                 schema.Type = JsonSchemaType.String | JsonSchemaType.Null;
+            if (context.JsonPropertyInfo?.CustomConverter is InferenceMetadata.Converter)
+                DescribeMetadata(schema, "The submitter's `metadata`, as it was sent; null when it had none.");
             if (context.JsonTypeInfo.Type == typeof(ProblemDetails) && context.JsonPropertyInfo is null)
                 DescribeProblem(schema);
             if (context.JsonTypeInfo.Type == typeof(CreateInferenceRequest) && context.JsonPropertyInfo is null)
@@ -195,7 +198,24 @@ public static class ApiDocument
                 },
             ],
         };
+        schema.Properties["metadata"] = DescribeMetadata(new OpenApiSchema(),
+            "The submitter's own labels, stored with the request and shown with it, never read by the platform. Bad: " +
+            "`metadata_invalid` (not an object of strings, an empty or repeated key), `metadata_too_many_keys`, " +
+            "`metadata_key_too_long`, `metadata_value_too_long`, `metadata_invalid_character`, `metadata_invalid_unicode`.");
         schema.Required = new HashSet<string> { "model", "input" };
+    }
+
+    private static OpenApiSchema DescribeMetadata(OpenApiSchema schema, string description)
+    {
+        schema.Type = JsonSchemaType.Object | JsonSchemaType.Null;
+        schema.Description = string.Create(CultureInfo.InvariantCulture,
+            $"{description} At most {MetadataRules.MaxKeys} keys of 1 to {MetadataRules.MaxKeyLength} characters, string values " +
+            $"of at most {MetadataRules.MaxValueLength}, under the text rule of the inputs.");
+        schema.MaxProperties = MetadataRules.MaxKeys;
+        schema.PropertyNames = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = MetadataRules.MaxKeyLength };
+        schema.AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = MetadataRules.MaxValueLength };
+        schema.Properties = null;
+        return schema;
     }
 
     /// <summary>The API's problem: RFC 9457's members and the extensions of <see cref="Problems"/>.</summary>

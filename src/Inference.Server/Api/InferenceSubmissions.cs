@@ -23,11 +23,12 @@ public sealed class InferenceSubmissions(
 {
     /// <summary>
     /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
-    /// <paramref name="decisionTimeout"/> for the quota decision.
+    /// <paramref name="decisionTimeout"/> for the quota decision. <paramref name="metadata"/>, the submitter's labels
+    /// (null when none were given), is stored with the request.
     /// </summary>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Dictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -39,6 +40,7 @@ public sealed class InferenceSubmissions(
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
         InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
         InferenceStateMachine.Enter(saga, now);
+        saga.Metadata = metadata;
         db.Inferences.Add(saga);
         db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));
 

@@ -85,7 +85,10 @@ public static class InferencesApi
         var validation = await validator.ValidateAsync(request, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
         {
-            var errors = validation.Errors.Select(e => new FieldError(e.PropertyName.ToLowerInvariant(), e.ErrorCode, e.ErrorMessage)).ToList();
+            // A metadata key is the client's own and keeps its case: "metadata.CustomerId".
+            var errors = validation.Errors.Select(e => new FieldError(
+                e.PropertyName.StartsWith("metadata.", StringComparison.Ordinal) ? e.PropertyName : e.PropertyName.ToLowerInvariant(),
+                e.ErrorCode, e.ErrorMessage)).ToList();
             return Problems.Validation(errors[0].Code, errors[0].Message, errors);
         }
 
@@ -118,7 +121,8 @@ public static class InferencesApi
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken,
+                InferenceMetadata.From(request.MetadataEntries())).ConfigureAwait(false);
         }
         catch (Exception exception) when (TransientFailures.Is(exception))
         {
