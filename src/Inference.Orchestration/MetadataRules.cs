@@ -24,13 +24,12 @@ public static class MetadataRules
     public static IReadOnlyList<MetadataViolation> Check(IReadOnlyList<KeyValuePair<string, string>> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var violations = new List<MetadataViolation>();
-        if (entries.Count > MaxKeys)
-        {
-            violations.Add(new("metadata", ErrorCodes.MetadataTooManyKeys,
-                string.Create(CultureInfo.InvariantCulture, $"'metadata' has {entries.Count} keys; at most {MaxKeys} are accepted.")));
-        }
 
+        // Alone: past the count, the keys are not looked at, so that a huge object is answered with one error.
+        if (TooManyKeys(entries.Count) is { } tooMany)
+            return [tooMany];
+
+        var violations = new List<MetadataViolation>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, value) in entries)
         {
@@ -44,6 +43,13 @@ public static class MetadataRules
 
         return violations;
     }
+
+    /// <summary>Whether <paramref name="count"/> keys are more than the rule allows; checked before anything else.</summary>
+    public static MetadataViolation? TooManyKeys(int count) =>
+        count > MaxKeys
+            ? new("metadata", ErrorCodes.MetadataTooManyKeys,
+                string.Create(CultureInfo.InvariantCulture, $"'metadata' has {count} keys; at most {MaxKeys} are accepted."))
+            : null;
 
     private static MetadataViolation? KeyViolation(string key, string name, HashSet<string> seen)
     {

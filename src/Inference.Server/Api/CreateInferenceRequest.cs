@@ -88,6 +88,13 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             return;
         }
 
+        // Counted first: a body can hold a hundred thousand keys, and the answer should not list an error for each.
+        if (MetadataRules.TooManyKeys(value.GetPropertyCount()) is { } tooMany)
+        {
+            context.AddFailure(new ValidationFailure(tooMany.Field, tooMany.Message) { ErrorCode = tooMany.Code });
+            return;
+        }
+
         var notText = value.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.String).ToList();
         foreach (var property in notText)
         {

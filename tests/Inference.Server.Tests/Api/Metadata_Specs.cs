@@ -109,6 +109,19 @@ public sealed class When_metadata_breaks_a_rule(EmbeddedApp app) : IClassFixture
         await app.Services.AssertNothingReservedOrStoredAsync();
     }
 
+    [Fact]
+    public async Task Should_answer_a_huge_object_with_one_error()
+    {
+        var metadata = "{" + string.Join(',', Enumerable.Range(0, 20_000).Select(i => $"\"k{i}\":{i}")) + "}";
+
+        using var response = await _client.SubmitJsonAsync($$"""{"model":"{{InferencesClient.Model}}","input":"hello","metadata":{{metadata}}}""");
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "metadata_too_many_keys");
+        Assert.Single(problem.GetProperty("errors").EnumerateArray());
+        Assert.Contains("20000 keys", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await app.Services.AssertNothingReservedOrStoredAsync();
+    }
+
     private static string Keys(int count) =>
         "{" + string.Join(',', Enumerable.Range(0, count).Select(i => $"\"k{i}\":\"v\"")) + "}";
 }
