@@ -6,7 +6,8 @@ namespace Inference.Server.Api;
 /// <summary>
 /// How a route describes itself in <c>/openapi/v1.json</c>. The OpenAPI specs hold every mapped route to it, routes added
 /// later included: a summary, a description, at least one <c>4xx</c> response, and a schema for every response. Only the
-/// infrastructure (<c>/openapi</c>, <c>/docs</c>, <c>/health</c>, <c>/metrics</c>) is left out.
+/// infrastructure (<c>/openapi</c>, <c>/docs</c>, <c>/health</c>, <c>/metrics</c>) is left out. Every parameter needs a
+/// description too: XML docs give the bound ones theirs, <see cref="WithParameterDocs"/> the rest.
 /// </summary>
 /// <remarks>
 /// A route reads, top to bottom, as its reference page does:
@@ -82,6 +83,23 @@ public static class EndpointDocs
                 Required = required,
                 Schema = schema ?? new OpenApiSchema { Type = JsonSchemaType.String },
             });
+            return Task.CompletedTask;
+        });
+    }
+
+    /// <summary>
+    /// Describes a parameter the route binds (a path segment such as <c>{id}</c>, a query parameter), which the generator
+    /// names and types but cannot explain.
+    /// </summary>
+    public static TBuilder WithParameterDocs<TBuilder>(this TBuilder builder, string name, string description)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(description);
+        return builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>().Where(p => p.Name == name) ?? [])
+                parameter.Description = description;
             return Task.CompletedTask;
         });
     }

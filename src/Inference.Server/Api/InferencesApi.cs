@@ -53,6 +53,7 @@ public static class InferencesApi
             .WithDocs("Read an inference",
                 "The request's status, timestamps, history of states, usage, error and, once completed, its output. " +
                 "Another tenant's request, or an id that is not one, is `404 inference_not_found`.")
+            .WithParameterDocs("id", IdDescription)
             .ProducesProblems(StatusCodes.Status404NotFound);
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
             .WithName("CancelInference")
@@ -60,10 +61,13 @@ public static class InferencesApi
                 "Cancels a request that has not ended: its reservation is released in full, nothing is charged, and a " +
                 "running model stops. Answers the request as canceled. One that has already ended is `409 inference_final`, " +
                 "and nothing changes; `503` when the orchestrator could not confirm in time (read it, or cancel again).")
+            .WithParameterDocs("id", IdDescription)
             .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
 
         return group;
     }
+
+    private const string IdDescription = "The request's id, as `POST /v1/inferences` answered it.";
 
     internal static async Task<Results<Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,

@@ -25,6 +25,7 @@ public static class ModelsApi
             .WithName("GetModel")
             .WithDocs("Read a model",
                 "One model by its id, as in the list. An unknown id is `404` with OpenAI's body and the code `model_not_found`.")
+            .WithParameterDocs("id", "A model id exactly as the list gives it, e.g. `all-minilm-l6-v2`; case-sensitive.")
             .ProducesOpenAiErrors(StatusCodes.Status404NotFound);
 
         return group;

@@ -21,7 +21,8 @@ public sealed class DocumentedApp() : EmbeddedApp(new Dictionary<string, string?
 /// <summary>
 /// <c>/openapi/v1.json</c> tells the whole truth: every route the app maps (found by enumerating its endpoints, not from a
 /// list kept by hand, so routes added later are held to it too) is in it with a summary, a description, its errors and
-/// its security, and the document is valid OpenAPI 3.1. Routes meet it with <see cref="EndpointDocs"/>.
+/// its security, every parameter described, and the document is valid OpenAPI 3.1. Routes meet it with
+/// <see cref="EndpointDocs"/>.
 /// </summary>
 public sealed partial class When_the_openapi_document_is_checked_against_every_route(DocumentedApp app) : IClassFixture<DocumentedApp>
 {
@@ -157,6 +158,12 @@ public sealed partial class When_the_openapi_document_is_checked_against_every_r
             if (reference?.EndsWith(schema, StringComparison.Ordinal) != true)
                 yield return $"{name}: its {response.Name} is not {mediaType} with the schema {schema[1..]}.";
         }
+
+        var undescribed = operation.TryGetProperty("parameters", out var all)
+            ? all.EnumerateArray().Where(p => Text(p, "description") is null).Select(p => Text(p, "name"))
+            : [];
+        foreach (var parameter in undescribed)
+            yield return $"{name}: the parameter '{parameter}' has no description (.WithParameterDocs).";
 
         foreach (var parameter in RouteParameter().Matches(path).Select(m => m.Groups[1].Value))
         {
