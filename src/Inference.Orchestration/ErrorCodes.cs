@@ -56,4 +56,22 @@ public static class ErrorCodes
 
     /// <summary>An input with more tokens than the model accepts; inputs are refused, never truncated.</summary>
     public const string InputTooLong = "input_too_long";
+
+    /// <summary><c>metadata</c> that is not an object of strings, or holds an empty or repeated key.</summary>
+    public const string MetadataInvalid = "metadata_invalid";
+
+    /// <summary><c>metadata</c> with more keys than <see cref="MetadataRules.MaxKeys"/>.</summary>
+    public const string MetadataTooManyKeys = "metadata_too_many_keys";
+
+    /// <summary>A <c>metadata</c> key longer than <see cref="MetadataRules.MaxKeyLength"/>.</summary>
+    public const string MetadataKeyTooLong = "metadata_key_too_long";
+
+    /// <summary>A <c>metadata</c> value longer than <see cref="MetadataRules.MaxValueLength"/>.</summary>
+    public const string MetadataValueTooLong = "metadata_value_too_long";
+
+    /// <summary>A <c>metadata</c> key or value with a control character the text rule refuses (<see cref="InputText"/>).</summary>
+    public const string MetadataInvalidCharacter = "metadata_invalid_character";
+
+    /// <summary>A <c>metadata</c> key or value with an unpaired surrogate (<see cref="InputText"/>).</summary>
+    public const string MetadataInvalidUnicode = "metadata_invalid_unicode";
 }

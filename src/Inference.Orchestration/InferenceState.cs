@@ -45,6 +45,12 @@ public sealed class InferenceState : SagaStateMachineInstance
     /// <summary>The submitter's own deadline (<c>Cancel-After</c>), at which the request is canceled; null when none.</summary>
     public DateTimeOffset? CancelAt { get; set; }
 
+    /// <summary>
+    /// The submitter's labels (<see cref="MetadataRules"/>), shown with the request and never read by the platform; null
+    /// when none were given. Kept after the request ends, unlike the inputs.
+    /// </summary>
+    public Dictionary<string, string>? Metadata { get; set; }
+
     /// <summary>Every state the request entered, oldest first.</summary>
     public List<StatusChange> History { get; set; } = [];
 

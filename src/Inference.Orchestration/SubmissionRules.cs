@@ -10,7 +10,10 @@ namespace Inference.Orchestration;
 /// </summary>
 public static class SubmissionRules
 {
-    /// <summary>Inputs one request may carry; larger jobs are split by the client.</summary>
+    /// <summary>
+    /// Inputs one request may carry, whatever its way in; larger jobs are split by the client. The REST API holds its
+    /// clients to a lower limit of its own (<c>Api:MaxInputsPerRequest</c>, 128 by default, at most this).
+    /// </summary>
     public const int MaxInputs = 2048;
 
     /// <summary>
@@ -20,8 +23,9 @@ public static class SubmissionRules
     public const int MaxInputCharacters = 100_000;
 
     /// <summary>
-    /// The most characters all inputs of one request may hold together: what a REST body of 8 MiB can carry. The row and
-    /// the work message hold the inputs whole, so this bounds what one submission costs the store and the broker.
+    /// The most characters all inputs of one request may hold together: what a REST body of 8 MiB can carry (the REST
+    /// default is 1 MiB). The row and the work message hold the inputs whole, so this bounds what one submission costs
+    /// the store and the broker.
     /// </summary>
     public const int MaxTotalCharacters = 8 * 1024 * 1024;
 

@@ -5,7 +5,6 @@ using Inference.Contracts;
 using Inference.Server.Tenants;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.OpenApi;
 
 namespace Inference.Server.Api;
 
@@ -32,13 +31,7 @@ public static class ApiExtensions
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorization();
-        builder.Services.AddOpenApi(openApi => openApi.AddSchemaTransformer((schema, context, _) =>
-        {
-            // The schema generator knows nothing of a custom converter's JSON; this one reads and writes strings.
-            if (context.JsonPropertyInfo?.CustomConverter is FaithfulJsonString.Converter)
-                schema.Type = JsonSchemaType.String | JsonSchemaType.Null;
-            return Task.CompletedTask;
-        }));
+        builder.Services.AddOpenApi(openApi => openApi.AddApiDocument());
 
         // Bounds the requests that may hold a database connection at once, so that the API cannot drain the pool the
         // saga needs; the excess waits, then is told to come back, before it costs anything. A submission takes its slot
@@ -82,7 +75,7 @@ public static class ApiExtensions
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
-        app.MapOpenApi();
+        app.MapApiDocument();
         app.MapInferencesApiV1();
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();

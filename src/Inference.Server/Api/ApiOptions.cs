@@ -72,10 +72,18 @@ public sealed class ApiOptions
     public int MaxInputCharacters { get; set; } = SubmissionRules.MaxInputCharacters;
 
     /// <summary>
+    /// Most inputs one <c>POST /v1/inferences</c> may carry; more are refused with <c>too_many_inputs</c>, and the client
+    /// splits the job. Kept small so that one request stays a small unit of work to queue, reserve and cancel.
+    /// </summary>
+    /// <remarks>At most <see cref="SubmissionRules.MaxInputs"/>, the ceiling the saga holds every submission to.</remarks>
+    [Range(1, SubmissionRules.MaxInputs)]
+    public int MaxInputsPerRequest { get; set; } = 128;
+
+    /// <summary>
     /// Most bytes the body of <c>POST /v1/inferences</c> may have; a larger one is refused with <c>413
     /// payload_too_large</c> before more than this is read, so this bounds the memory one request can take.
     /// </summary>
     /// <remarks>The body is held whole while it is parsed, so the ceiling is 1 GiB.</remarks>
     [Range(1024, 1 << 30)]
-    public int MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
+    public int MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 }

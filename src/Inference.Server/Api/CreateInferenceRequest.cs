@@ -8,7 +8,9 @@ using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;
 
-/// <summary>The body of <c>POST /v1/inferences</c>: <c>{"model": "...", "input": "text" | ["text", ...]}</c>.</summary>
+/// <summary>
+/// The body of <c>POST /v1/inferences</c>: <c>{"model": "...", "input": "text" | ["text", ...], "metadata": {...}}</c>.
+/// </summary>
 public sealed record CreateInferenceRequest
 {
     // Read whole even when it holds an unpaired surrogate, so that an unknown model is always model_not_found.
@@ -17,6 +19,18 @@ public sealed record CreateInferenceRequest
 
     /// <summary>One string or an array of strings; kept raw so that a wrong shape gets a precise error.</summary>
     public JsonElement? Input { get; init; }
+
+    /// <summary>
+    /// The submitter's labels, <c>{"key": "value", ...}</c> (<see cref="MetadataRules"/>); kept raw so that a wrong shape, a
+    /// repeated key or a key that is not text gets a precise error.
+    /// </summary>
+    public JsonElement? Metadata { get; init; }
+
+    /// <summary>The metadata's keys and values as sent, or null when there is none; once the shape is accepted.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? MetadataEntries() =>
+        Metadata is { ValueKind: JsonValueKind.Object } metadata
+            ? [.. metadata.EnumerateObject().Select(p => KeyValuePair.Create(FaithfulJsonString.ReadName(p), FaithfulJsonString.Read(p.Value)))]
+            : null;
 
     /// <summary>The inputs as a list, once <see cref="CreateInferenceRequestValidator"/> has accepted the shape.</summary>
     public IReadOnlyList<string> Inputs() =>
@@ -27,13 +41,11 @@ public sealed record CreateInferenceRequest
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
 {
-    /// <summary>Inputs one request may carry; larger jobs are split by the client (the saga holds the bus to it too).</summary>
-    public const int MaxInputs = SubmissionRules.MaxInputs;
-
     public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var maxCharacters = options.Value.MaxInputCharacters;
+        var maxInputs = options.Value.MaxInputsPerRequest;
 
         RuleFor(x => x.Model)
             .Cascade(CascadeMode.Stop)
@@ -49,8 +61,8 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             {
                 RuleFor(x => x.Inputs()).Cascade(CascadeMode.Stop).NotEmpty().OverridePropertyName("input").WithErrorCode(ErrorCodes.InputEmpty)
                     .WithMessage("'input' must hold at least one string.")
-                    .Must(inputs => inputs.Count <= MaxInputs).WithErrorCode("too_many_inputs")
-                    .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {MaxInputs} are accepted per request.");
+                    .Must(inputs => inputs.Count <= maxInputs).WithErrorCode("too_many_inputs")
+                    .WithMessage(x => $"'input' holds {x.Inputs().Count} strings; at most {maxInputs} are accepted per request.");
                 RuleFor(x => x.Input).Custom((_, context) =>
                 {
                     var inputs = context.InstanceToValidate.Inputs();
@@ -61,6 +73,42 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
                     }
                 });
             });
+
+        RuleFor(x => x.Metadata).Custom(CheckMetadata);
+    }
+
+    /// <summary>Every rule the metadata breaks: its shape here, its keys and values in <see cref="MetadataRules"/>.</summary>
+    private static void CheckMetadata(JsonElement? metadata, ValidationContext<CreateInferenceRequest> context)
+    {
+        if (metadata is not { } value || value.ValueKind == JsonValueKind.Null)
+            return;
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            context.AddFailure(new ValidationFailure("metadata", "'metadata' must be an object of string values.") { ErrorCode = ErrorCodes.MetadataInvalid });
+            return;
+        }
+
+        // Counted first: a body can hold a hundred thousand keys, and the answer should not list an error for each.
+        if (MetadataRules.TooManyKeys(value.GetPropertyCount()) is { } tooMany)
+        {
+            context.AddFailure(new ValidationFailure(tooMany.Field, tooMany.Message) { ErrorCode = tooMany.Code });
+            return;
+        }
+
+        var notText = value.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.String).ToList();
+        foreach (var property in notText)
+        {
+            var key = InputText.Printable(FaithfulJsonString.ReadName(property), MetadataRules.MaxKeyLength);
+            context.AddFailure(new ValidationFailure($"metadata.{key}", $"The value of metadata key '{key}' must be a string.")
+            {
+                ErrorCode = ErrorCodes.MetadataInvalid,
+            });
+        }
+
+        if (notText.Count > 0)
+            return;
+        foreach (var violation in MetadataRules.Check(context.InstanceToValidate.MetadataEntries()!))
+            context.AddFailure(new ValidationFailure(violation.Field, violation.Message) { ErrorCode = violation.Code });
     }
 
     /// <summary>

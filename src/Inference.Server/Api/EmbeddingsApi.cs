@@ -36,13 +36,17 @@ public static class EmbeddingsApi
 
         group.MapPost("/", CreateAsync)
             .WithName("CreateEmbeddings")
+            .WithDocs("Create embeddings (OpenAI-compatible)",
+                "OpenAI's embeddings route, answered on the call: the request is stored, reserved and run like a " +
+                "`POST /v1/inferences` (it is listed there) and the call waits for its end. `input` is a string, strings, token " +
+                "ids of the model's own vocabulary, or arrays of them; `encoding_format` `float` or `base64`; `dimensions` only " +
+                "the model's own. Errors are OpenAI's body; a request that cannot end within `Api:EmbeddingsTimeout` is " +
+                "canceled uncharged and answered `503 cancel_after_elapsed`.")
             .Accepts<CreateEmbeddingRequest>("application/json")
             .Produces<EmbeddingListResponse>()
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status400BadRequest)
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status401Unauthorized)
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status404NotFound)
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status429TooManyRequests)
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status503ServiceUnavailable);
+            .ProducesOpenAiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound,
+                StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status429TooManyRequests,
+                StatusCodes.Status503ServiceUnavailable);
 
         return group;
     }
@@ -135,10 +139,10 @@ public static class EmbeddingsApi
         var (inputs, inputError) = EmbeddingInputs.Read(request.Input!.Value, model!);
         if (inputError is not null)
             return Problems.Validation(inputError.Code, inputError.Message, [inputError]);
-        if (inputs!.Count > CreateInferenceRequestValidator.MaxInputs)
+        if (inputs!.Count > options.MaxInputsPerRequest)
         {
-            return Problems.Validation("too_many_inputs", $"'input' holds {inputs.Count} inputs; at most {CreateInferenceRequestValidator.MaxInputs} are accepted per request.",
-                [new FieldError("input", "too_many_inputs", "Too many inputs.")]);
+            var detail = $"'input' holds {inputs.Count} inputs; at most {options.MaxInputsPerRequest} are accepted per request.";
+            return Problems.Validation("too_many_inputs", detail, [new FieldError("input", "too_many_inputs", detail)]);
         }
 
         for (var i = 0; i < inputs.Count; i++)

@@ -30,6 +30,19 @@ internal static class FaithfulJsonString
         }
     }
 
+    /// <summary>The text of a property's name, as <see cref="Read"/> reads a string.</summary>
+    public static string ReadName(JsonProperty property)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            return Unescape(JsonMarshal.GetRawUtf8PropertyName(property));
+        }
+    }
+
     /// <summary>
     /// The text of the escaped UTF-8 content of a JSON string (without quotes), each <c>\uXXXX</c> kept as the UTF-16
     /// code unit it names, paired or not. Only for content the JSON reader has accepted, and whose bytes are UTF-8.

@@ -75,6 +75,7 @@ public static class InferenceListing
                 ErrorCode = x.ErrorCode,
                 ErrorMessage = x.ErrorMessage,
                 History = x.History,
+                Metadata = x.Metadata,
             })
             .ToListAsync(cancellationToken).ConfigureAwait(false);
         var page = rows.Take(pageSize).ToList();

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Inference.Orchestration;
 
 namespace Inference.Server.Api;
@@ -26,7 +27,8 @@ public sealed record InferenceResponse(
     UsageResponse Usage,
     OutputResponse? Output,
     ErrorResponse? Error,
-    IReadOnlyList<HistoryEntryResponse> History);
+    IReadOnlyList<HistoryEntryResponse> History,
+    [property: JsonConverter(typeof(InferenceMetadata.Converter))] IReadOnlyDictionary<string, string>? Metadata);
 
 /// <summary>One request in <c>GET /v1/inferences</c>: <see cref="InferenceResponse"/> without its output.</summary>
 public sealed record InferenceListItemResponse(
@@ -37,7 +39,8 @@ public sealed record InferenceListItemResponse(
     DateTimeOffset UpdatedAt,
     UsageResponse Usage,
     ErrorResponse? Error,
-    IReadOnlyList<HistoryEntryResponse> History);
+    IReadOnlyList<HistoryEntryResponse> History,
+    [property: JsonConverter(typeof(InferenceMetadata.Converter))] IReadOnlyDictionary<string, string>? Metadata);
 
 /// <summary>Body of <c>GET /v1/inferences</c>: a page of the tenant's requests, newest first, and where the next page
 /// starts (null on the last page).</summary>
@@ -62,10 +65,11 @@ internal static class InferenceView
         saga.UpdatedAt,
         Usage(saga),
         saga.ErrorCode is null ? null : new ErrorResponse(saga.ErrorCode, saga.ErrorMessage ?? saga.ErrorCode),
-        [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStates.ToApi(h.State), h.At))]);
+        [.. saga.History.Select(h => new HistoryEntryResponse(InferenceStates.ToApi(h.State), h.At))],
+        saga.Metadata);
 
     public static InferenceResponse WithOutput(InferenceListItemResponse item, OutputResponse? output) => new(
-        item.Id, item.Status, item.Model, item.CreatedAt, item.UpdatedAt, item.Usage, output, item.Error, item.History);
+        item.Id, item.Status, item.Model, item.CreatedAt, item.UpdatedAt, item.Usage, output, item.Error, item.History, item.Metadata);
 
     /// <summary>Tokens the request is charged for: what it used once completed, nothing if it failed or was canceled
     /// (its reservation was given back), and while it runs the prompt tokens counted so far.</summary>

@@ -26,11 +26,13 @@ public sealed class InferenceSubmissions(
     /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
     /// <paramref name="decisionTimeout"/> for the quota decision. With an <paramref name="idempotencyKey"/> (the
     /// header's key and the submission's fingerprint), the key is stored for the tenant in the same transaction.
+    /// <paramref name="metadata"/>, the submitter's labels (null when none were given), is stored with the request.
     /// </summary>
     /// <exception cref="IdempotencyKeyTakenException">The tenant stored the same key in the meantime; nothing was stored.</exception>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
-        CancellationToken cancellationToken, (string Key, byte[] Fingerprint)? idempotencyKey = null)
+        CancellationToken cancellationToken, (string Key, byte[] Fingerprint)? idempotencyKey = null,
+        Dictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -42,6 +44,7 @@ public sealed class InferenceSubmissions(
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
         InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
         InferenceStateMachine.Enter(saga, now);
+        saga.Metadata = metadata;
         var reservation = OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now);
         var key = idempotencyKey is not { } claim ? null : new IdempotencyKey
         {

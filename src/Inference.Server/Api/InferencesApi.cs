@@ -25,29 +25,73 @@ public static class InferencesApi
     public static RouteGroupBuilder MapInferencesApiV1(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/inferences").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
-            .WithTags("Inferences");
+            .WithTags("Inferences")
+            .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
 
         group.MapPost("/", CreateAsync)
             .WithName("CreateInference")
             .Accepts<CreateInferenceRequest>("application/json")
+            .WithDocs("Submit an inference",
+                "Validates the request, counts its tokens with the model's tokenizer, stores it and answers `202` with its id and " +
+                "URLs; the quota is then reserved and a worker runs the model. Within `Api:QuotaDecisionTimeout` a quota refusal " +
+                "is answered here, `429 quota_exceeded`. At most `Api:MaxInputsPerRequest` (128) inputs, each within the " +
+                "model's token limit (`input_too_long` names the input), and a body of at most `Api:MaxRequestBodyBytes` " +
+                "(1 MiB, else `413 payload_too_large`). Nothing is stored or reserved for a `4xx`.")
+            .WithRequestHeader(CancelAfterHeader.Name,
+                "The client's own deadline: `30s`, `5m`, `1h30m` or plain seconds, at least 1 second and at most the server's " +
+                "`Orchestration:RequestDeadline`. When it passes, the request is canceled with `cancel_after_elapsed`. " +
+                "Malformed: `400 cancel_after_invalid`; too long: `400 cancel_after_too_long`.")
+            .WithResponseHeader(StatusCodes.Status202Accepted, "Location", "The request's URL, `/v1/inferences/{id}`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status408RequestTimeout, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status429TooManyRequests)
+            .WithRequestHeader(PreferWaitHeader.Name,
+                "`wait` or `wait=N` (N 1 to 60): answer `200` with the final state if the request ends within N seconds, else the " +
+                "usual `202`; `Preference-Applied` says so. A wait the server does not honour is ignored.")
+            .WithRequestHeader(IdempotencyKeys.HeaderName,
+                "1 to 255 printable ASCII characters naming this submission for 24 hours: the same key again answers with the " +
+                "same request (`Idempotent-Replayed: true`), a different submission under it is `422 idempotency_key_reused`.")
+            .WithResponseHeader(StatusCodes.Status200OK, PreferWaitHeader.AppliedName, "`wait=N` when the submission waited.")
+            .Produces<InferenceResponse>(StatusCodes.Status200OK)
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity)
             .DisableRateLimiting(); // It takes its slot of ApiConcurrency itself, and gives it back to wait.
         group.MapGet("/", InferenceListing.ListAsync)
             .WithName("ListInferences")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithDocs("List inferences",
+                "The tenant's requests, newest first, without their outputs, a page at a time: pass `next_cursor` back as " +
+                "`cursor` for the next page. Filter by `status` and `model`. A bad parameter is `400` with `limit_invalid`, " +
+                "`status_invalid`, `model_invalid` or `cursor_invalid`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest)
             .AddOpenApiOperationTransformer(InferenceListing.DescribeParametersAsync);
         group.MapGet("/{id}", GetAsync)
-            .WithName("GetInference");
+            .WithName("GetInference")
+            .WithDocs("Read an inference",
+                "The request's status, timestamps, history of states, usage, error and, once completed, its output. " +
+                "Another tenant's request, or an id that is not one, is `404 inference_not_found`.")
+            .WithParameterDocs("id", IdDescription)
+            .ProducesProblems(StatusCodes.Status404NotFound);
         group.MapPost("/{id}/cancel", InferenceCancellation.CancelAsync)
-            .WithName("CancelInference");
+            .WithName("CancelInference")
+            .WithDocs("Cancel an inference",
+                "Cancels a request that has not ended: its reservation is released in full, nothing is charged, and a " +
+                "running model stops. Answers the request as canceled. One that has already ended is `409 inference_final`, " +
+                "and nothing changes; `503` when the orchestrator could not confirm in time (read it, or cancel again).")
+            .WithParameterDocs("id", IdDescription)
+            .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
         group.MapGet("/{id}/events", InferenceEvents.StreamAsync)
             .WithName("StreamInferenceEvents")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .WithDocs("Stream an inference's events",
+                "A `text/event-stream` of the request's state changes from the current one on: an event `status` per state, " +
+                "whose data is the request as `GET` shows it (with its output in the final event), ending after the final " +
+                "state; a comment line every 15 s while nothing changes. `Last-Event-ID` resumes after the event it names.")
+            .WithParameterDocs("id", IdDescription)
+            .WithRequestHeader("Last-Event-ID", "Resume after this event id (a whole number); otherwise `400 last_event_id_invalid`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound)
             .DisableRateLimiting(); // A stream takes a slot of ApiConcurrency for each read only, and holds none while it waits.
 
         return group;
     }
+
+    private const string IdDescription = "The request's id, as `POST /v1/inferences` answered it.";
 
     internal static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,
@@ -148,7 +192,10 @@ public static class InferencesApi
         var validation = await validator.ValidateAsync(request, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
         {
-            var errors = validation.Errors.Select(e => new FieldError(e.PropertyName.ToLowerInvariant(), e.ErrorCode, e.ErrorMessage)).ToList();
+            // A metadata key is the client's own and keeps its case: "metadata.CustomerId".
+            var errors = validation.Errors.Select(e => new FieldError(
+                e.PropertyName.StartsWith("metadata.", StringComparison.Ordinal) ? e.PropertyName : e.PropertyName.ToLowerInvariant(),
+                e.ErrorCode, e.ErrorMessage)).ToList();
             return Problems.Validation(errors[0].Code, errors[0].Message, errors);
         }
 
@@ -193,7 +240,8 @@ public static class InferencesApi
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency)
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency,
+                InferenceMetadata.From(request.MetadataEntries()))
                 .ConfigureAwait(false);
         }
         catch (IdempotencyKeyTakenException)

@@ -12,14 +12,21 @@ public static class ModelsApi
     public static RouteGroupBuilder MapModelsApiV1(this IEndpointRouteBuilder app)
     {
         var group = app.MapOpenAiGroup("/v1/models").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
-            .WithTags("Models");
+            .WithTags("Models")
+            .ProducesOpenAiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status503ServiceUnavailable);
 
         group.MapGet("/", List)
             .WithName("ListModels")
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status401Unauthorized);
+            .WithDocs("List models",
+                "Every model this platform serves, with OpenAI's fields (`id`, `object`, `created`, `owned_by`) beside ours " +
+                "(`task`, `max_input_tokens`, `dimensions`, `device`). Errors are OpenAI's body; a bad key is " +
+                "`401 invalid_api_key`.");
         group.MapGet("/{id}", Get)
             .WithName("GetModel")
-            .Produces<OpenAiErrorResponse>(StatusCodes.Status401Unauthorized);
+            .WithDocs("Read a model",
+                "One model by its id, as in the list. An unknown id is `404` with OpenAI's body and the code `model_not_found`.")
+            .WithParameterDocs("id", "A model id exactly as the list gives it, e.g. `all-minilm-l6-v2`; case-sensitive.")
+            .ProducesOpenAiErrors(StatusCodes.Status404NotFound);
 
         return group;
     }

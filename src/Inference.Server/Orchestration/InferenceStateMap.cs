@@ -27,6 +27,7 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.DeadlineAt).HasColumnName("deadline_at");
         builder.Property(x => x.CancelAt).HasColumnName("cancel_at");
         builder.Property(x => x.History).HasColumnName("history").HasColumnType(jsonColumnType).Json();
+        builder.Property(x => x.Metadata).HasColumnName("metadata").HasColumnType(jsonColumnType).Json();
         builder.Property(x => x.ResponseAddress).HasColumnName("response_address").HasMaxLength(512);
         builder.Property(x => x.RequestId).HasColumnName("request_id");
         builder.Property(x => x.Version).HasColumnName("version").IsConcurrencyToken();

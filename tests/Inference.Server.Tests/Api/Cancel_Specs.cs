@@ -9,8 +9,11 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inference.Server.Tests.Api;
 
-/// <summary>The embedded app, sweeping deadlines often so that a <c>Cancel-After</c> is kept within a fraction of a second.</summary>
-public sealed class QuickDeadlinesApp() : EmbeddedApp(new Dictionary<string, string?>
+/// <summary>
+/// The embedded app, sweeping deadlines often so that a <c>Cancel-After</c> is kept within a fraction of a second, and
+/// taking the <see cref="SlowRequest"/>.
+/// </summary>
+public sealed class QuickDeadlinesApp() : EmbeddedApp(new Dictionary<string, string?>(SlowRequest.Limits)
 {
     ["Orchestration:DeadlineSweepInterval"] = "00:00:00.200",
     ["Orchestration:RequestDeadline"] = "00:05:00",

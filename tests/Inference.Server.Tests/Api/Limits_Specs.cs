@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Inference.Server.Api;
 using Inference.Server.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
@@ -93,6 +95,84 @@ public sealed class When_a_size_limit_is_configured_out_of_range
     {
         var defaults = new ApiOptions();
 
-        Assert.Equal((100_000, 8 * 1024 * 1024), (defaults.MaxInputCharacters, defaults.MaxRequestBodyBytes));
+        Assert.Equal((100_000, 1024 * 1024, 128), (defaults.MaxInputCharacters, defaults.MaxRequestBodyBytes, defaults.MaxInputsPerRequest));
+    }
+}
+
+/// <summary>The limits a client meets with no setting changed: 128 inputs, 1 MiB.</summary>
+public sealed class When_a_submission_meets_the_default_limits(EmbeddedApp app) : IClassFixture<EmbeddedApp>
+{
+    private const int OneMiB = 1024 * 1024;
+
+    private readonly HttpClient _client = app.CreateDevClient();
+
+    [Fact]
+    public async Task Should_accept_128_inputs()
+    {
+        var accepted = await _client.SubmitAcceptedAsync(Enumerable.Range(0, 128).Select(i => $"sentence {i}").ToArray());
+
+        var done = await _client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+        Assert.Equal(128, done.GetProperty("output").GetProperty("embeddings").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Should_refuse_129_inputs_with_too_many_inputs()
+    {
+        using var response = await _client.SubmitAsync(Enumerable.Repeat("hello", 129).ToArray());
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "too_many_inputs");
+        Assert.Contains("129", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Should_answer_413_to_a_body_one_byte_over_1_MiB(bool chunked)
+    {
+        using var response = await _client.SubmitBytesAsync(InferencesClient.RequestOfSize(OneMiB + 1), chunked);
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.RequestEntityTooLarge, "payload_too_large");
+        Assert.Contains($"{OneMiB} bytes", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_accept_a_body_of_exactly_1_MiB()
+    {
+        using var response = await _client.SubmitBytesAsync(InferencesClient.RequestOfSize(OneMiB), chunked: false);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        await _client.WaitUntilFinishedAsync(id);
+    }
+}
+
+/// <summary>An operator raises the input limit, up to the saga's own ceiling of 2048.</summary>
+public sealed class When_the_input_limit_is_configured
+{
+    [Fact]
+    public async Task Should_hold_clients_to_the_configured_number()
+    {
+        await using var app = new InferenceAppFactory(new Dictionary<string, string?> { ["Api:MaxInputsPerRequest"] = "3" });
+        using var client = app.CreateDevClient();
+
+        using var refused = await client.SubmitAsync(new[] { "a b", "c d", "e f", "g h" });
+
+        var problem = await refused.AssertProblemAsync(HttpStatusCode.BadRequest, "too_many_inputs");
+        Assert.Contains("at most 3", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var accepted = await client.SubmitAcceptedAsync(new[] { "a b", "c d", "e f" });
+        await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("2049")]
+    public async Task Should_refuse_to_start_outside_1_to_2048(string value)
+    {
+        await using var app = new InferenceAppFactory(new Dictionary<string, string?> { ["Api:MaxInputsPerRequest"] = value });
+
+        var failure = Record.Exception(() => app.Server);
+
+        var invalid = Assert.IsType<OptionsValidationException>(failure);
+        Assert.Contains(nameof(ApiOptions.MaxInputsPerRequest), invalid.Message, StringComparison.Ordinal);
     }
 }

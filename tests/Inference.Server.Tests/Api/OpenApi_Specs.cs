@@ -19,6 +19,24 @@ public sealed class When_a_client_reads_the_openapi_document(EmbeddedApp app) : 
     }
 
     [Fact]
+    public async Task Should_describe_the_input_as_one_text_or_up_to_128_and_the_metadata_with_its_limits()
+    {
+        using var client = app.CreateClient();
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+
+        var request = document.GetProperty("components").GetProperty("schemas").GetProperty("CreateInferenceRequest");
+        Assert.Equal(["model", "input"], request.GetProperty("required").EnumerateArray().Select(r => r.GetString()));
+        var shapes = request.GetProperty("properties").GetProperty("input").GetProperty("oneOf").EnumerateArray().ToList();
+        Assert.Equal(["string", "array"], shapes.Select(shape => shape.GetProperty("type").GetString()));
+        Assert.Equal(128, shapes[1].GetProperty("maxItems").GetInt32());
+        var metadata = request.GetProperty("properties").GetProperty("metadata");
+        Assert.Equal((16, 64, 512), (metadata.GetProperty("maxProperties").GetInt32(),
+            metadata.GetProperty("propertyNames").GetProperty("maxLength").GetInt32(),
+            metadata.GetProperty("additionalProperties").GetProperty("maxLength").GetInt32()));
+    }
+
+    [Fact]
     public async Task Should_describe_the_listing_its_parameters_and_its_page()
     {
         using var client = app.CreateClient();

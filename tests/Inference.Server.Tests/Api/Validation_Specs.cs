@@ -66,12 +66,13 @@ public sealed class When_a_submission_is_invalid(EmbeddedApp app) : IClassFixtur
     }
 
     [Fact]
-    public async Task Should_refuse_more_than_2048_inputs()
+    public async Task Should_refuse_more_than_128_inputs()
     {
-        using var response = await _client.SubmitAsync(Enumerable.Repeat("hello", 2049).ToArray());
+        using var response = await _client.SubmitAsync(Enumerable.Repeat("hello", 129).ToArray());
 
         var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "too_many_inputs");
         Assert.Equal("input", problem.GetProperty("errors")[0].GetProperty("field").GetString());
+        Assert.Contains("at most 128", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         await app.Services.AssertNothingReservedOrStoredAsync();
     }
 

@@ -6,6 +6,16 @@ namespace Inference.Server.Tests.Infrastructure;
 /// </summary>
 public static class SlowRequest
 {
+    /// <summary>
+    /// The API settings an app that is sent this request needs: it carries more inputs, and a larger body, than a client
+    /// may send by default (128 inputs, 1 MiB). The saga's own ceiling (2048 inputs) still holds.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string?> Limits { get; } = new Dictionary<string, string?>
+    {
+        ["Api:MaxInputsPerRequest"] = "2048",
+        ["Api:MaxRequestBodyBytes"] = "8388608",
+    };
+
     public const int Inputs = 2048;
 
     /// <summary>Tokens in each input: 200 words and the two special tokens.</summary>

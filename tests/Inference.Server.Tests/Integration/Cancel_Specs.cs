@@ -26,7 +26,10 @@ public sealed class When_a_running_request_is_canceled_on_the_real_services : IA
         await using var orchestrator = new InferenceAppFactory(_services.Settings("orchestrator"));
         var workerLog = new CapturedLogs();
         await using var worker = new InferenceAppFactory(_services.Settings("worker"), workerLog);
-        await using var api = new InferenceAppFactory(_services.Settings("api"));
+        var apiSettings = _services.Settings("api");
+        foreach (var (key, value) in SlowRequest.Limits)
+            apiSettings[key] = value;
+        await using var api = new InferenceAppFactory(apiSettings);
         _ = orchestrator.Services;
         _ = worker.Services;
         using var client = api.CreateDevClient();

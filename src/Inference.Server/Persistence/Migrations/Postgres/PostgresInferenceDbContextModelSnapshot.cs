@@ -73,6 +73,10 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("jsonb")
                         .HasColumnName("inputs");
 
+                    b.Property<string>("Metadata")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("metadata");
+
                     b.Property<string>("Model")
                         .IsRequired()
                         .HasMaxLength(128)

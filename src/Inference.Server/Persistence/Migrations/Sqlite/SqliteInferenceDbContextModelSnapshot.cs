@@ -68,6 +68,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("inputs");
 
+                    b.Property<string>("Metadata")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("metadata");
+
                     b.Property<string>("Model")
                         .IsRequired()
                         .HasMaxLength(128)
