@@ -195,7 +195,7 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
 }
 
 /// <summary>Synchronous embeddings may run 2 s; the deadline sweep looks often.</summary>
-public sealed class ShortEmbeddingsApp() : EmbeddedApp(new Dictionary<string, string?>
+public sealed class ShortEmbeddingsApp() : EmbeddedApp(new Dictionary<string, string?>(SlowRequest.Limits)
 {
     ["Api:EmbeddingsTimeout"] = "00:00:02",
     ["Orchestration:DeadlineSweepInterval"] = "00:00:00.200",
