@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Inference.Orchestration;
 
 namespace Inference.Server.Api;
@@ -26,7 +27,12 @@ public sealed record InferenceResponse(
     UsageResponse Usage,
     OutputResponse? Output,
     ErrorResponse? Error,
-    IReadOnlyList<HistoryEntryResponse> History);
+    IReadOnlyList<HistoryEntryResponse> History)
+{
+    /// <summary>How the request's webhook deliveries stand; absent when the request has no webhook.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Webhooks.WebhookStatusResponse? Webhook { get; init; }
+}
 
 /// <summary>One request in <c>GET /v1/inferences</c>: <see cref="InferenceResponse"/> without its output.</summary>
 public sealed record InferenceListItemResponse(

@@ -25,9 +25,14 @@ public sealed class InferenceSubmissions(
     /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
     /// <paramref name="decisionTimeout"/> for the quota decision.
     /// </summary>
+    /// <param name="submission">The request.</param>
+    /// <param name="promptTokens">Its tokens, as the model counts them.</param>
+    /// <param name="decisionTimeout">How long to wait for the quota decision.</param>
+    /// <param name="cancellationToken">The caller's.</param>
+    /// <param name="webhook">Where the request's events go, and which; null for none.</param>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, (string Url, string Events)? webhook = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -38,6 +43,7 @@ public sealed class InferenceSubmissions(
         var now = clock.GetUtcNow();
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
         InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
+        (saga.Webhook, saga.WebhookEvents) = webhook is { } hook ? (hook.Url, hook.Events) : (null, null);
         InferenceStateMachine.Enter(saga, now);
         db.Inferences.Add(saga);
         db.Outbox.Add(OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now));

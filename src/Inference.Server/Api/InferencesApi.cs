@@ -91,7 +91,8 @@ public static class InferencesApi
         {
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
-            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken).ConfigureAwait(false);
+            outcome = await submissions.SubmitAsync(message, tokens.Total, options.Value.QuotaDecisionTimeout, cancellationToken,
+                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null).ConfigureAwait(false);
         }
         catch (Exception exception) when (TransientFailures.Is(exception))
         {
@@ -136,7 +137,16 @@ public static class InferencesApi
                 output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
         }
 
-        return TypedResults.Ok(InferenceView.WithOutput(InferenceView.Item(saga), output));
+        // Only a request with a webhook reads its deliveries.
+        var response = InferenceView.WithOutput(InferenceView.Item(saga), output);
+        if (saga.Webhook is not null)
+        {
+            var delivery = await db.WebhookDeliveries.AsNoTracking().Where(x => x.InferenceId == inferenceId)
+                .OrderByDescending(x => x.CreatedAt).ThenByDescending(x => x.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            response = response with { Webhook = Webhooks.WebhookStatusResponse.From(delivery) };
+        }
+
+        return TypedResults.Ok(response);
     }
 
     private static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)

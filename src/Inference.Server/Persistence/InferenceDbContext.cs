@@ -24,6 +24,9 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
     /// <summary>Messages committed with a transition or a submission and not sent yet.</summary>
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
+    /// <summary>Webhook events to send, sent, or given up on.</summary>
+    public DbSet<Webhooks.WebhookDelivery> WebhookDeliveries => Set<Webhooks.WebhookDelivery>();
+
     /// <summary>The provider's column type for JSON documents.</summary>
     protected abstract string JsonColumnType { get; }
 
@@ -34,6 +37,7 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
         modelBuilder.ApplyConfiguration(new TenantMap());
         modelBuilder.ApplyConfiguration(new ApiKeyMap());
         modelBuilder.ApplyConfiguration(new OutboxMessageMap());
+        modelBuilder.ApplyConfiguration(new Webhooks.WebhookDeliveryMap());
     }
 }
 
