@@ -51,14 +51,21 @@ public static class TenantWebhookSecrets
         return tenant;
     }
 
-    /// <summary>The secrets a delivery is signed with now: the current one, and the previous one within the overlap.</summary>
+    /// <summary>
+    /// The secrets a delivery is signed with now: the current one, and within the overlap the previous one, first.
+    /// </summary>
+    /// <remarks>
+    /// The spec lets a receiver accept any of the space-separated signatures, but the StandardWebhooks package (1.1.2)
+    /// checks only the first. The previous secret goes first, so that receivers not yet switched keep working with it
+    /// unchanged; a receiver on the new secret with that package tries each signature on its own (see docs/api.md).
+    /// </remarks>
     public static IReadOnlyList<string> SigningSecrets(Tenant tenant, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(tenant);
         if (tenant.WebhookSecret is null)
             return [];
         return tenant.PreviousWebhookSecret is { } previous && tenant.WebhookSecretRotatedAt is { } rotatedAt && now - rotatedAt < RotationOverlap
-            ? [tenant.WebhookSecret, previous]
+            ? [previous, tenant.WebhookSecret]
             : [tenant.WebhookSecret];
     }
 }

@@ -49,8 +49,12 @@ internal sealed class WebhookDeliveryRecorder : ISagaSaveObserver<InferenceState
         }
 
         var uri = new Uri(saga.Webhook);
-        var payload = JsonSerializer.Serialize(new WebhookEvent(type, saga.UpdatedAt,
-            InferenceView.WithOutput(InferenceView.Item(saga), output)), Json);
+        // The time as the store will keep it (PostgreSQL: microseconds), so that the data is what a later GET shows.
+        var updatedAt = db.Database.IsNpgsql()
+            ? saga.UpdatedAt.AddTicks(-(saga.UpdatedAt.UtcTicks % 10))
+            : saga.UpdatedAt;
+        var data = InferenceView.WithOutput(InferenceView.Item(saga), output) with { UpdatedAt = updatedAt };
+        var payload = JsonSerializer.Serialize(new WebhookEvent(type, updatedAt, data), Json);
         db.Set<WebhookDelivery>().Add(new WebhookDelivery
         {
             Id = NewId.NextGuid(),

@@ -14,17 +14,22 @@ public sealed class WebhookOptions
     /// </summary>
     public bool AllowPrivateNetworks { get; set; }
 
-    /// <summary>
-    /// The waits between a delivery's attempts: after the first attempt fails the next is due after the first wait, and
-    /// so on; when the list is used up the delivery has failed. The default is the Standard Webhooks schedule (attempts
-    /// immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h).
-    /// </summary>
-    [MinLength(0)]
-    public TimeSpan[] RetrySchedule { get; set; } =
+    /// <summary>The Standard Webhooks schedule: attempts immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.</summary>
+    public static IReadOnlyList<TimeSpan> StandardSchedule { get; } =
     [
         TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30), TimeSpan.FromHours(2),
         TimeSpan.FromHours(5), TimeSpan.FromHours(10), TimeSpan.FromHours(10),
     ];
+
+    /// <summary>
+    /// The waits between a delivery's attempts: after the first attempt fails the next is due after the first wait, and
+    /// so on; when the list is used up the delivery has failed. Unset: <see cref="StandardSchedule"/>. (Null rather than
+    /// the standard list, because configuration binding appends to an array it finds filled.)
+    /// </summary>
+    public TimeSpan[]? RetrySchedule { get; set; }
+
+    /// <summary>The schedule in force.</summary>
+    public IReadOnlyList<TimeSpan> Schedule => RetrySchedule is { Length: > 0 } configured ? configured : StandardSchedule;
 
     /// <summary>How long one attempt may take, connection and response headers included, before it counts as failed.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]

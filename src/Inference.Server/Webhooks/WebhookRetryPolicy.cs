@@ -17,10 +17,10 @@ public static class WebhookRetryPolicy
         ArgumentNullException.ThrowIfNull(options);
         if (attempt.Delivered)
             return (WebhookDeliveryStatus.Delivered, now);
-        if (attempt.Refused || attempt.StatusCode == 410 || attempts > options.RetrySchedule.Length)
+        if (attempt.Refused || attempt.StatusCode == 410 || attempts > options.Schedule.Count)
             return (WebhookDeliveryStatus.Failed, now);
 
-        var wait = options.RetrySchedule[attempts - 1];
+        var wait = options.Schedule[attempts - 1];
         if (attempt.RetryAfter is { } retryAfter && retryAfter > wait)
             wait = retryAfter < options.MaxRetryAfter ? retryAfter : options.MaxRetryAfter;
         return (WebhookDeliveryStatus.Pending, now + wait);

@@ -11,7 +11,7 @@ public static class WebhooksFeature
     {
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section)
             .ValidateDataAnnotations()
-            .Validate(o => o.RetrySchedule.All(wait => wait >= TimeSpan.Zero), "Webhooks:RetrySchedule holds a negative wait.")
+            .Validate(o => o.Schedule.All(wait => wait >= TimeSpan.Zero), "Webhooks:RetrySchedule holds a negative wait.")
             .Validate(o => o.Lease > o.Timeout * 2, "Webhooks:Lease must be more than twice Webhooks:Timeout.")
             .ValidateOnStart();
         services.AddSingleton<WebhookAddressGuard>();
