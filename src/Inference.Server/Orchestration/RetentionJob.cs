@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 namespace Inference.Server.Orchestration;
 
 /// <summary>
-/// Deletes the requests that ended more than <see cref="RetentionOptions.FinalAfter"/> ago, with their results. Every
+/// Deletes the requests that ended more than <see cref="RetentionOptions.FinalAfter"/> ago, with their results, and the
+/// webhook deliveries that ended as long ago. Every
 /// <see cref="RetentionOptions.Interval"/> it deletes batches of <see cref="RetentionOptions.BatchSize"/> until a batch
 /// comes back short. Runs in every orchestrator.
 /// </summary>
@@ -71,7 +72,20 @@ public sealed partial class RetentionJob(
 
         if (deleted > 0)
             LogDeleted(deleted, settings.FinalAfter);
+        await DeleteFinishedWebhookDeliveriesAsync(cutoff, cancellationToken).ConfigureAwait(false);
         return deleted;
+    }
+
+    /// <summary>
+    /// Webhook deliveries are kept as long as requests, counted from their creation; one still pending (retrying) is
+    /// kept until it ends, whatever became of its request.
+    /// </summary>
+    private async Task DeleteFinishedWebhookDeliveriesAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        await db.WebhookDeliveries.Where(x => x.Status != Webhooks.WebhookDeliveryStatus.Pending && x.CreatedAt < cutoff)
+            .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One batch in one transaction: how many requests it picked, and how many of those it deleted.</summary>

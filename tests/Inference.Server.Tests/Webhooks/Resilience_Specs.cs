@@ -1,9 +1,14 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Inference.Server.Persistence;
+using Inference.Server.Tenants;
 using Inference.Server.Tests.Infrastructure;
 using Inference.Server.Tests.Integration;
+using Inference.Server.Webhooks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Inference.Server.Tests.Webhooks;
 
@@ -104,5 +109,67 @@ public sealed class When_the_delivering_process_restarts_mid_schedule : IDisposa
         var delivered = await Poll.UntilAsync(() => nextClient.GetFromJsonAsync<JsonElement>($"/v1/inferences/{id}"),
             body => body.GetProperty("webhook").GetProperty("status").GetString() == "delivered", "the retry to be recorded");
         Assert.Equal(2, delivered.GetProperty("webhook").GetProperty("attempts").GetInt32());
+    }
+}
+
+/// <summary>Two orchestrators on one PostgreSQL database take due deliveries apart: each is sent once.</summary>
+public sealed class When_two_orchestrators_dispatch_the_same_deliveries
+{
+    [Fact]
+    public async Task Should_send_each_delivery_once()
+    {
+        var services = new IsolatedServices();
+        await services.InitializeAsync();
+        try
+        {
+            await using var receiver = await WebhookReceiver.StartAsync();
+            var settings = WebhookSettings.Quick(services.Settings());
+            settings["Webhooks:MaxConcurrentDeliveries"] = "16";
+            settings["Webhooks:MaxConcurrentPerDestination"] = "16";
+            await using var first = new InferenceAppFactory(settings);
+            await using var second = new InferenceAppFactory(settings);
+            _ = (first.Services, second.Services);
+
+            // Due all at once, written in one transaction while both dispatchers poll.
+            const int count = 300;
+            var now = DateTimeOffset.UtcNow;
+            await using (var scope = first.Services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+                for (var i = 0; i < count; i++)
+                {
+                    db.WebhookDeliveries.Add(new WebhookDelivery
+                    {
+                        Id = Guid.NewGuid(),
+                        InferenceId = Guid.NewGuid(),
+                        TenantId = DevTenantSeeder.TenantId,
+                        EventType = WebhookEventTypes.Completed,
+                        Url = receiver.Url("pair"),
+                        Destination = $"127.0.0.1:{receiver.Port}",
+                        Payload = """{"type":"inference.completed"}""",
+                        Status = WebhookDeliveryStatus.Pending,
+                        NextAttemptAt = now,
+                        CreatedAt = now,
+                    });
+                }
+
+                await db.SaveChangesAsync();
+            }
+
+            await Poll.UntilAsync(async () =>
+            {
+                await using var scope = first.Services.CreateAsyncScope();
+                return await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().WebhookDeliveries
+                    .CountAsync(x => x.Status == WebhookDeliveryStatus.Delivered);
+            }, delivered => delivered == count, "every delivery to be recorded as delivered");
+
+            var received = receiver.On("pair");
+            Assert.Equal(count, received.Select(x => x.Id).Distinct().Count());
+            Assert.Equal(count, received.Count);
+        }
+        finally
+        {
+            await services.DisposeAsync();
+        }
     }
 }
