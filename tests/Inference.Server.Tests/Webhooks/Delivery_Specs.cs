@@ -80,7 +80,8 @@ public abstract class When_webhooks_are_delivered<TApp>(TApp app) : IClassFixtur
         var path = NewPath();
         await SubmitAsync(path, ["started", "completed"]);
 
-        var webhooks = await _receiver.WaitForAsync(path, 2);
+        // Events may arrive out of order (they go out concurrently, and retries overtake); their timestamps tell the order.
+        var webhooks = (await _receiver.WaitForAsync(path, 2)).OrderBy(x => x.Json.GetProperty("timestamp").GetDateTimeOffset()).ToList();
         Assert.Equal(["inference.started", "inference.completed"], webhooks.Select(x => x.Type));
         Assert.Equal("inferring", webhooks[0].Json.GetProperty("data").GetProperty("status").GetString());
         Assert.NotEqual(webhooks[0].Id, webhooks[1].Id);
