@@ -15,7 +15,7 @@ public static class WebhooksFeature
             .Validate(o => o.Lease > o.Timeout * 2, "Webhooks:Lease must be more than twice Webhooks:Timeout.")
             .ValidateOnStart();
         services.AddSingleton<WebhookAddressGuard>();
-        services.AddScoped<ISagaSaveObserver<InferenceState>, WebhookDeliveryRecorder>();
+        services.AddSingleton<ISagaSaveObserver<InferenceState>, WebhookDeliveryRecorder>();
 
         if (dispatch)
         {

@@ -13,11 +13,15 @@ public static class WebhooksAdminApi
 
     public static RouteGroupBuilder MapWebhooksAdminApiV1(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/admin/v1").RequireAdminToken().WithTags("Admin");
+        var group = app.MapGroup("/admin/v1").RequireAdminToken().WithTags("Admin")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/tenants/{id}/webhook-secret", GetSecretAsync).WithName("GetTenantWebhookSecret");
         group.MapPost("/tenants/{id}/webhook-secret/rotate", RotateSecretAsync).WithName("RotateTenantWebhookSecret");
-        group.MapGet("/webhook-deliveries", ListDeliveriesAsync).WithName("ListWebhookDeliveries");
-        group.MapPost("/webhook-deliveries/{id}/retry", RetryDeliveryAsync).WithName("RetryWebhookDelivery");
+        group.MapGet("/webhook-deliveries", ListDeliveriesAsync).WithName("ListWebhookDeliveries")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapPost("/webhook-deliveries/{id}/retry", RetryDeliveryAsync).WithName("RetryWebhookDelivery")
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return group;
     }
 
