@@ -54,6 +54,16 @@ internal static class WebhookSettings
 /// <summary>The embedded app (SQLite) with <see cref="WebhookSettings.Quick"/>.</summary>
 public sealed class WebhookApp() : EmbeddedApp(WebhookSettings.Quick());
 
+/// <summary>
+/// <see cref="WebhookApp"/> with attempts that may hang for 20 s, so that a receiver that hangs is plainly not waited
+/// for: another's delivery comes in a fraction of that.
+/// </summary>
+public sealed class PatientWebhookApp() : EmbeddedApp(WebhookSettings.Quick(new Dictionary<string, string?>
+{
+    ["Webhooks:Timeout"] = "00:00:20",
+    ["Webhooks:Lease"] = "00:01:00",
+}));
+
 /// <summary>The same on PostgreSQL, RabbitMQ and Redis.</summary>
 public sealed class PostgresWebhookApp : EmbeddedApp
 {
