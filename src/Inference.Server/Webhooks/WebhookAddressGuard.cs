@@ -23,6 +23,9 @@ public sealed class WebhookAddressGuard(IOptions<WebhookOptions> options)
         IPAddress.Parse("168.63.129.16"), IPAddress.Parse("192.0.0.192"), IPAddress.Parse("fd00:ec2::254"),
     ];
 
+    /// <summary>How long a submission waits for its webhook's host to resolve.</summary>
+    public static readonly TimeSpan SubmissionLookupTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>Why a destination's port is refused; null when it is allowed.</summary>
     public static string? PortRefusal(int port) =>
         port is 80 or 443 or (>= 1024 and <= 65535)
@@ -148,7 +151,18 @@ public sealed class WebhookAddressGuard(IOptions<WebhookOptions> options)
         ArgumentNullException.ThrowIfNull(uri);
         if (PortRefusal(uri.Port) is { } port)
             return port;
-        return (await ResolveAsync(uri.IdnHost, lookupFailureIsRefusal: true, cancellationToken).ConfigureAwait(false)).Refusal;
+
+        // A name server that does not answer must not hold the submission for the resolver's own, long timeout.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(SubmissionLookupTimeout);
+        try
+        {
+            return (await ResolveAsync(uri.IdnHost, lookupFailureIsRefusal: true, timeout.Token).ConfigureAwait(false)).Refusal;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"The webhook's host '{uri.IdnHost}' could not be resolved within {SubmissionLookupTimeout.TotalSeconds:0} s.";
+        }
     }
 
     /// <summary>

@@ -32,14 +32,14 @@ public sealed partial class WebhookDispatcher(
     private readonly Dictionary<string, int> _perDestination = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Queue<Claimed>> _queued = new(StringComparer.Ordinal);
     private int _queuedCount;
-
-    /// <summary>What a queued delivery's lease must have left, beyond one attempt's timeout, for it to start.</summary>
-    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(1);
     private readonly HashSet<Task> _inFlight = [];
     private readonly SemaphoreSlim _wake = new(0);
 
     // Attempts' outcomes, written in batches by one writer: a commit per batch, not per attempt, whatever is in flight.
     private readonly Channel<Outcome> _outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>What a queued delivery's lease must have left, beyond one attempt's timeout, for it to start.</summary>
+    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(1);
 
     /// <summary>Most outcomes written in one transaction.</summary>
     private const int OutcomeBatchSize = 256;
