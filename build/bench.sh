@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 declare -A benchmarks=(
   [pipeline]="CPU, messages and commits per request through api, orchestrator and worker processes (about 2.5 minutes)"
+  [webhooks]="deliveries per second from one orchestrator process to fast loopback receivers (about 1 minute)"
 )
 
 usage() {
@@ -38,7 +39,7 @@ echo "==> build (Release)"
 dotnet build tests/Inference.Benchmarks -c Release -v quiet -nologo
 args=()
 case "$name" in
-  pipeline)
+  pipeline|webhooks)
     # The roles run as the published server, as deployed; published beside the figures, replaced on every run.
     rm -rf "$out/server"
     dotnet publish src/Inference.Server -c Release -o "$out/server" -v quiet -nologo

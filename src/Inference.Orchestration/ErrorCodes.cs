@@ -74,4 +74,14 @@ public static class ErrorCodes
 
     /// <summary>A <c>metadata</c> key or value with an unpaired surrogate (<see cref="InputText"/>).</summary>
     public const string MetadataInvalidUnicode = "metadata_invalid_unicode";
+
+    /// <summary>A <c>webhook</c> that is not an absolute http or https URL.</summary>
+    public const string WebhookInvalid = "webhook_invalid";
+
+    /// <summary>A <c>webhook</c> whose destination may not receive webhooks: an internal address, or a port other than
+    /// 80, 443 and 1024-65535.</summary>
+    public const string WebhookUrlNotAllowed = "webhook_url_not_allowed";
+
+    /// <summary>A <c>webhook_events_filter</c> that is not a non-empty array of <c>started</c> and <c>completed</c>.</summary>
+    public const string WebhookEventsFilterInvalid = "webhook_events_filter_invalid";
 }

@@ -59,6 +59,13 @@ public sealed class InferenceState : SagaStateMachineInstance
 
     public Guid? RequestId { get; set; }
 
+    /// <summary>The submitter's webhook URL, already checked by the API; null when it asked for none.</summary>
+    public string? Webhook { get; set; }
+
+    /// <summary>Which of the request's changes are sent to <see cref="Webhook"/>: a comma-separated subset of
+    /// <c>started</c> and <c>completed</c>; null when there is no webhook.</summary>
+    public string? WebhookEvents { get; set; }
+
     /// <summary>Incremented by the repository on every update; a second writer that skipped the row lock fails instead of
     /// losing an update.</summary>
     public int Version { get; set; }

@@ -25,6 +25,7 @@ public static class ApiExtensions
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
+        builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
         builder.Services.AddScoped(provider => provider.GetRequiredService<IBus>()
             .CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress, InferenceCancellation.AnswerTimeout));
 
@@ -79,6 +80,7 @@ public static class ApiExtensions
         app.MapInferencesApiV1();
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();
+        Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
         return app;
     }
 }

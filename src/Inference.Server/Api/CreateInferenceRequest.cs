@@ -32,6 +32,22 @@ public sealed record CreateInferenceRequest
             ? [.. metadata.EnumerateObject().Select(p => KeyValuePair.Create(FaithfulJsonString.ReadName(p), FaithfulJsonString.Read(p.Value)))]
             : null;
 
+    /// <summary>Where to send the request's events: an absolute http or https URL; kept raw for precise errors.</summary>
+    public JsonElement? Webhook { get; init; }
+
+    /// <summary>Which events go to <see cref="Webhook"/>: <c>["started", "completed"]</c> or a part of it.</summary>
+    public JsonElement? WebhookEventsFilter { get; init; }
+
+    /// <summary>The webhook URL as sent, or null when none was asked for.</summary>
+    public string? WebhookUrl() =>
+        Webhook is { ValueKind: JsonValueKind.String } url ? FaithfulJsonString.Read(url) : null;
+
+    /// <summary>The stored form of the events filter, once the validator has accepted it.</summary>
+    public string WebhookEvents() =>
+        WebhookEventsFilter is { ValueKind: JsonValueKind.Array } filter
+            ? Webhooks.WebhookEventTypes.Normalize(filter.EnumerateArray().Select(FaithfulJsonString.Read))
+            : Webhooks.WebhookEventTypes.DefaultFilter;
+
     /// <summary>The inputs as a list, once <see cref="CreateInferenceRequestValidator"/> has accepted the shape.</summary>
     public IReadOnlyList<string> Inputs() =>
         Input is { ValueKind: JsonValueKind.String } single
@@ -41,7 +57,7 @@ public sealed record CreateInferenceRequest
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
 {
-    public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options)
+    public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options, Webhooks.WebhookAddressGuard webhooks)
     {
         ArgumentNullException.ThrowIfNull(options);
         var maxCharacters = options.Value.MaxInputCharacters;
@@ -75,6 +91,7 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             });
 
         RuleFor(x => x.Metadata).Custom(CheckMetadata);
+        WebhookRules(webhooks);
     }
 
     /// <summary>Every rule the metadata breaks: its shape here, its keys and values in <see cref="MetadataRules"/>.</summary>
@@ -109,6 +126,37 @@ public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateIn
             return;
         foreach (var violation in MetadataRules.Check(context.InstanceToValidate.MetadataEntries()!))
             context.AddFailure(new ValidationFailure(violation.Field, violation.Message) { ErrorCode = violation.Code });
+    }
+
+    /// <summary>
+    /// <c>webhook</c>: an absolute http(s) URL whose destination may receive webhooks (resolved and checked now, and
+    /// again at every delivery); <c>webhook_events_filter</c>: a non-empty array of known event names.
+    /// </summary>
+    private void WebhookRules(Webhooks.WebhookAddressGuard webhooks)
+    {
+        RuleFor(x => x.Webhook)
+            .CustomAsync(async (_, context, cancellationToken) =>
+            {
+                var uri = Webhooks.WebhookUrlRules.Parse(context.InstanceToValidate.WebhookUrl(), out var reason);
+                if (uri is null)
+                {
+                    context.AddFailure(new ValidationFailure("webhook", reason) { ErrorCode = ErrorCodes.WebhookInvalid });
+                    return;
+                }
+
+                if (await webhooks.CheckAsync(uri, cancellationToken).ConfigureAwait(false) is { } refusal)
+                    context.AddFailure(new ValidationFailure("webhook", refusal) { ErrorCode = ErrorCodes.WebhookUrlNotAllowed });
+            })
+            .When(x => x.Webhook is { ValueKind: not JsonValueKind.Null });
+
+        RuleFor(x => x.WebhookEventsFilter)
+            .Must(filter => filter is { ValueKind: JsonValueKind.Array } array && array.GetArrayLength() > 0
+                && array.EnumerateArray().All(name => name.ValueKind == JsonValueKind.String
+                    && Webhooks.WebhookEventTypes.Filters.Contains(FaithfulJsonString.Read(name))))
+            .OverridePropertyName("webhook_events_filter")
+            .WithErrorCode(ErrorCodes.WebhookEventsFilterInvalid)
+            .WithMessage($"'webhook_events_filter' must be a non-empty array of: {string.Join(", ", Webhooks.WebhookEventTypes.Filters)}.")
+            .When(x => x.WebhookEventsFilter is { ValueKind: not JsonValueKind.Null });
     }
 
     /// <summary>

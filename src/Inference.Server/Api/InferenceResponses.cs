@@ -28,7 +28,12 @@ public sealed record InferenceResponse(
     OutputResponse? Output,
     ErrorResponse? Error,
     IReadOnlyList<HistoryEntryResponse> History,
-    [property: JsonConverter(typeof(InferenceMetadata.Converter))] IReadOnlyDictionary<string, string>? Metadata);
+    [property: JsonConverter(typeof(InferenceMetadata.Converter))] IReadOnlyDictionary<string, string>? Metadata)
+{
+    /// <summary>How the request's webhook deliveries stand; absent when the request has no webhook.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Webhooks.WebhookStatusResponse? Webhook { get; init; }
+}
 
 /// <summary>One request in <c>GET /v1/inferences</c>: <see cref="InferenceResponse"/> without its output.</summary>
 public sealed record InferenceListItemResponse(

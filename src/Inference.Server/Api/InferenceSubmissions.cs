@@ -27,12 +27,13 @@ public sealed class InferenceSubmissions(
     /// <paramref name="decisionTimeout"/> for the quota decision. With an <paramref name="idempotencyKey"/> (the
     /// header's key and the submission's fingerprint), the key is stored for the tenant in the same transaction.
     /// <paramref name="metadata"/>, the submitter's labels (null when none were given), is stored with the request.
+    /// <paramref name="webhook"/> (its URL and events filter; null for none) is stored with it too.
     /// </summary>
     /// <exception cref="IdempotencyKeyTakenException">The tenant stored the same key in the meantime; nothing was stored.</exception>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
         CancellationToken cancellationToken, (string Key, byte[] Fingerprint)? idempotencyKey = null,
-        Dictionary<string, string>? metadata = null)
+        Dictionary<string, string>? metadata = null, (string Url, string Events)? webhook = null)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -43,6 +44,7 @@ public sealed class InferenceSubmissions(
         var now = clock.GetUtcNow();
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
         InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
+        (saga.Webhook, saga.WebhookEvents) = webhook is { } hook ? (hook.Url, hook.Events) : (null, null);
         InferenceStateMachine.Enter(saga, now);
         saga.Metadata = metadata;
         var reservation = OutboxMessage.For(saga.CorrelationId, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), now);

@@ -241,7 +241,8 @@ public static class InferencesApi
             // The request is stored before anything is answered: a 202 is never followed by a 404. The wait for the
             // quota decision lets a rejection be answered on this call.
             outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency,
-                InferenceMetadata.From(request.MetadataEntries()))
+                InferenceMetadata.From(request.MetadataEntries()),
+                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null)
                 .ConfigureAwait(false);
         }
         catch (IdempotencyKeyTakenException)
@@ -326,7 +327,16 @@ public static class InferencesApi
                 output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
         }
 
-        return InferenceView.WithOutput(InferenceView.Item(saga), output);
+        // Only a request with a webhook reads its deliveries.
+        var response = InferenceView.WithOutput(InferenceView.Item(saga), output);
+        if (saga.Webhook is not null)
+        {
+            var delivery = await db.WebhookDeliveries.AsNoTracking().Where(x => x.InferenceId == inferenceId)
+                .OrderByDescending(x => x.CreatedAt).ThenByDescending(x => x.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            response = response with { Webhook = Webhooks.WebhookStatusResponse.From(delivery) };
+        }
+
+        return response;
     }
 
     private static bool HasEnded(InferenceResponse inference) =>

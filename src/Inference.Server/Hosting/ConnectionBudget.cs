@@ -23,6 +23,7 @@ internal static class ConnectionBudget
         {
             uses.Add(("the saga, quota and result endpoints (3 x Messaging:ConcurrentMessageLimit)", 3 * messaging.ConcurrentMessageLimit));
             uses.Add(("the deadline and outbox sweepers and the retention job", 3));
+            uses.Add(("the webhook dispatcher", Webhooks.WebhookDispatcher.Connections));
         }
 
         if (roles.HasFlag(ServerRoles.Api))

@@ -7,6 +7,7 @@ using Inference.Server.Persistence;
 using Inference.Server.Quota;
 using Inference.Server.Results;
 using Inference.Server.Tenants;
+using Inference.Server.Webhooks;
 using Inference.Server.Worker;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -40,6 +41,7 @@ public static class PlatformExtensions
             builder.Services.AddTransactionalOutbox(sweep: roles.HasFlag(ServerRoles.Orchestrator));
             // The API stores new requests with their deadline, as the saga does for submissions over the bus.
             builder.Services.AddOrchestration(jobs: roles.HasFlag(ServerRoles.Orchestrator));
+            builder.Services.AddWebhooks(dispatch: roles.HasFlag(ServerRoles.Orchestrator));
             health.AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"]);
         }
 

@@ -30,6 +30,8 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.Metadata).HasColumnName("metadata").HasColumnType(jsonColumnType).Json();
         builder.Property(x => x.ResponseAddress).HasColumnName("response_address").HasMaxLength(512);
         builder.Property(x => x.RequestId).HasColumnName("request_id");
+        builder.Property(x => x.Webhook).HasColumnName("webhook").HasMaxLength(Webhooks.WebhookUrlRules.MaxLength);
+        builder.Property(x => x.WebhookEvents).HasColumnName("webhook_events").HasMaxLength(32);
         builder.Property(x => x.Version).HasColumnName("version").IsConcurrencyToken();
 
         // A tenant's requests, newest first, optionally by status or model: the listing query of the API, a keyset over

@@ -10,7 +10,8 @@ namespace Inference.Server.Orchestration;
 
 /// <summary>
 /// Deletes the requests that ended more than <see cref="RetentionOptions.FinalAfter"/> ago, with their results and
-/// <c>Idempotency-Key</c>s, and keys older than <see cref="IdempotencyKeys.Window"/>. Every
+/// <c>Idempotency-Key</c>s, the webhook deliveries that ended as long ago, and keys older than
+/// <see cref="IdempotencyKeys.Window"/>. Every
 /// <see cref="RetentionOptions.Interval"/> it deletes batches of <see cref="RetentionOptions.BatchSize"/> until a batch
 /// comes back short. Runs in every orchestrator.
 /// </summary>
@@ -73,6 +74,7 @@ public sealed partial class RetentionJob(
 
         if (deleted > 0)
             LogDeleted(deleted, settings.FinalAfter);
+        await DeleteFinishedWebhookDeliveriesAsync(cutoff, cancellationToken).ConfigureAwait(false);
         await ForgetIdempotencyKeysAsync(cancellationToken).ConfigureAwait(false);
         return deleted;
     }
@@ -87,6 +89,18 @@ public sealed partial class RetentionJob(
         var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
         var expired = clock.GetUtcNow() - IdempotencyKeys.Window;
         await db.IdempotencyKeys.Where(x => x.CreatedAt <= expired).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Webhook deliveries are kept as long as requests, counted from their creation; one still pending (retrying) is
+    /// kept until it ends, whatever became of its request.
+    /// </summary>
+    private async Task DeleteFinishedWebhookDeliveriesAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
+        await db.WebhookDeliveries.Where(x => x.Status != Webhooks.WebhookDeliveryStatus.Pending && x.CreatedAt < cutoff)
+            .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One batch in one transaction: how many requests it picked, and how many of those it deleted.</summary>

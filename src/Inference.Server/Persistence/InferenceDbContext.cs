@@ -27,6 +27,8 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
 
     /// <summary>The <c>Idempotency-Key</c>s of submissions, each naming the request it created.</summary>
     public DbSet<IdempotencyKey> IdempotencyKeys => Set<IdempotencyKey>();
+    /// <summary>Webhook events to send, sent, or given up on.</summary>
+    public DbSet<Webhooks.WebhookDelivery> WebhookDeliveries => Set<Webhooks.WebhookDelivery>();
 
     /// <summary>The provider's column type for JSON documents.</summary>
     protected abstract string JsonColumnType { get; }
@@ -39,6 +41,7 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
         modelBuilder.ApplyConfiguration(new ApiKeyMap());
         modelBuilder.ApplyConfiguration(new OutboxMessageMap());
         modelBuilder.ApplyConfiguration(new IdempotencyKeyMap());
+        modelBuilder.ApplyConfiguration(new Webhooks.WebhookDeliveryMap());
     }
 }
 

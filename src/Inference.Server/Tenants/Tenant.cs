@@ -17,4 +17,13 @@ public sealed class Tenant
 
     /// <summary>When the tenant was disabled; null while it may submit.</summary>
     public DateTimeOffset? DisabledAt { get; set; }
+
+    /// <summary>The <c>whsec_</c> secret that signs the tenant's webhooks; created when first needed.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>The secret before the last rotation, which still signs beside the new one for a while (see
+    /// <see cref="Webhooks.TenantWebhookSecrets.RotationOverlap"/>).</summary>
+    public string? PreviousWebhookSecret { get; set; }
+
+    public DateTimeOffset? WebhookSecretRotatedAt { get; set; }
 }

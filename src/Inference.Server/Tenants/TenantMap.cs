@@ -15,5 +15,8 @@ internal sealed class TenantMap : IEntityTypeConfiguration<Tenant>
         builder.Property(x => x.TokensPerDay).HasColumnName("tokens_per_day");
         builder.Property(x => x.CreatedAt).HasColumnName("created_at");
         builder.Property(x => x.DisabledAt).HasColumnName("disabled_at");
+        builder.Property(x => x.WebhookSecret).HasColumnName("webhook_secret").HasMaxLength(128);
+        builder.Property(x => x.PreviousWebhookSecret).HasColumnName("previous_webhook_secret").HasMaxLength(128);
+        builder.Property(x => x.WebhookSecretRotatedAt).HasColumnName("webhook_secret_rotated_at");
     }
 }

@@ -15,7 +15,13 @@ internal sealed class RoleProcesses : IAsyncDisposable
     private readonly Dictionary<string, (Process Process, Uri Url)> _running = new(StringComparer.Ordinal);
     private readonly string _logDirectory;
 
-    private RoleProcesses(string logDirectory) => _logDirectory = logDirectory;
+    private readonly IReadOnlyDictionary<string, string> _environment;
+
+    private RoleProcesses(string logDirectory, IReadOnlyDictionary<string, string>? environment)
+    {
+        _logDirectory = logDirectory;
+        _environment = environment ?? new Dictionary<string, string>();
+    }
 
     public Uri ApiUrl => _running["api"].Url;
 
@@ -26,16 +32,19 @@ internal sealed class RoleProcesses : IAsyncDisposable
     /// <param name="sandbox">The services' names and the API key the roles are given.</param>
     /// <param name="logDirectory">Where each role's output goes, as ROLE.log, replaced on every run.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    public static async Task<RoleProcesses> StartAsync(string server, Sandbox sandbox, string logDirectory, CancellationToken cancellationToken)
+    /// <param name="only">The roles to start; all three when null.</param>
+    /// <param name="environment">Settings beyond the sandbox's, as environment variables.</param>
+    public static async Task<RoleProcesses> StartAsync(string server, Sandbox sandbox, string logDirectory, CancellationToken cancellationToken,
+        IReadOnlyList<string>? only = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         Directory.CreateDirectory(logDirectory);
-        var roles = new RoleProcesses(logDirectory);
+        var roles = new RoleProcesses(logDirectory, environment);
         try
         {
-            foreach (var role in Roles)
+            foreach (var role in only ?? Roles)
                 roles.Start(server, role, sandbox);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            foreach (var role in Roles)
+            foreach (var role in only ?? Roles)
                 await roles.WaitUntilReadyAsync(http, role, cancellationToken).ConfigureAwait(false);
             return roles;
         }
@@ -99,6 +108,8 @@ internal sealed class RoleProcesses : IAsyncDisposable
         start.Environment["Quota__KeyPrefix"] = sandbox.Name;
         start.Environment["Dev__ApiKey"] = sandbox.ApiKey;
         start.Environment["Database__ApplyMigrations"] = "true";
+        foreach (var (name, value) in _environment)
+            start.Environment[name] = value;
         // Everything else (logging, engine threads, timeouts) stays at the product's defaults: that is what is measured.
         start.Environment.Remove("ASPNETCORE_URLS");
         start.Environment.Remove("ASPNETCORE_ENVIRONMENT");

@@ -45,9 +45,10 @@ internal sealed class Sandbox : IAsyncDisposable
         $"{Name}:quota:{{dev}}:reservation:{inferenceId.ToString("D", CultureInfo.InvariantCulture)}";
 
     public static async Task<Sandbox> CreateAsync(
-        ServiceAddresses services, RabbitMqManagement rabbit, IConnectionMultiplexer redis, CancellationToken cancellationToken)
+        ServiceAddresses services, RabbitMqManagement rabbit, IConnectionMultiplexer redis, CancellationToken cancellationToken,
+        string benchmark = "pipeline")
     {
-        var name = string.Create(CultureInfo.InvariantCulture, $"bench_pipeline_{DateTime.UtcNow:yyyyMMddHHmmss}_{Environment.ProcessId}");
+        var name = string.Create(CultureInfo.InvariantCulture, $"bench_{benchmark}_{DateTime.UtcNow:yyyyMMddHHmmss}_{Environment.ProcessId}");
         var sandbox = new Sandbox(services, rabbit, redis, name);
         try
         {

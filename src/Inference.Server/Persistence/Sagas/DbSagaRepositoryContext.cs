@@ -19,6 +19,7 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
     private readonly ISagaConsumeContextFactory<DbContext, TSaga> _factory;
     private readonly OutboxBuffer? _outbox;
     private readonly bool _readOnly;
+    private readonly ISagaSaveObserver<TSaga>[] _observers;
 
     /// <param name="db">The message's context, inside its transaction.</param>
     /// <param name="consumeContext">The message; with an outbox, the context that captures its sends.</param>
@@ -26,10 +27,13 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
     /// <param name="outbox">Where the transition's messages wait until they are written with the saga row; null when the
     /// saga's messages leave directly.</param>
     /// <param name="readOnly">The message only reads the saga: it is loaded untracked and without a lock, and never saved.</param>
+    /// <param name="observers">What sees each row before it is saved, to add rows of its own to the same transaction.</param>
     public DbSagaRepositoryContext(DbContext db, ConsumeContext<TMessage> consumeContext,
-        ISagaConsumeContextFactory<DbContext, TSaga> factory, OutboxBuffer? outbox, bool readOnly = false)
+        ISagaConsumeContextFactory<DbContext, TSaga> factory, OutboxBuffer? outbox, bool readOnly = false,
+        ISagaSaveObserver<TSaga>[]? observers = null)
         : base(consumeContext, db)
     {
+        _observers = observers ?? [];
         _db = db;
         _consumeContext = consumeContext;
         _factory = factory;
@@ -84,10 +88,14 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
     }
 
     public Task Save(SagaConsumeContext<TSaga> context) =>
-        Saving(context.CancellationToken, async () => await _db.Set<TSaga>().AddAsync(context.Saga, CancellationToken).ConfigureAwait(false));
+        Saving(context.CancellationToken, async () =>
+        {
+            await _db.Set<TSaga>().AddAsync(context.Saga, CancellationToken).ConfigureAwait(false);
+            await Observe(context.Saga).ConfigureAwait(false);
+        });
 
     public Task Update(SagaConsumeContext<TSaga> context) =>
-        Saving(context.CancellationToken, () =>
+        Saving(context.CancellationToken, async () =>
         {
             // Only a real change is written; an ignored redelivery leaves the row (and its version) alone.
             var entry = _db.Entry(context.Saga);
@@ -97,8 +105,16 @@ internal sealed class DbSagaRepositoryContext<TSaga, TMessage> :
                 var version = entry.Property<int>(VersionProperty);
                 version.CurrentValue++;
             }
-            return Task.CompletedTask;
+            if (entry.State == EntityState.Modified)
+                await Observe(context.Saga).ConfigureAwait(false);
         });
+
+    /// <summary>Shows the row, before its save, to what adds rows of its own to the transition's transaction.</summary>
+    private async Task Observe(TSaga saga)
+    {
+        foreach (var observer in _observers)
+            await observer.SavingAsync(_db, _db.Entry(saga), CancellationToken).ConfigureAwait(false);
+    }
 
     public Task Delete(SagaConsumeContext<TSaga> context) =>
         Saving(context.CancellationToken, () =>

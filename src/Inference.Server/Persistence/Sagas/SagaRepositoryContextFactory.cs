@@ -33,13 +33,16 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
 
     private readonly bool _outbox = dispatcher is not null && db.Model.FindEntityType(typeof(OutboxMessage)) is not null;
 
+    private readonly ISagaSaveObserver<TSaga>[] _observers = [.. services.GetServices<ISagaSaveObserver<TSaga>>()];
+
     public Task Send<T>(ConsumeContext<T> context, IPipe<SagaRepositoryContext<TSaga, T>> next)
         where T : class =>
         ReadOnlyEvents.Handles<TSaga, T>(services)
             ? ReadAsync(context, next)
             : InTransaction(context, async (consumeContext, outbox) =>
             {
-                using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
+                using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox,
+                    observers: _observers);
                 await next.Send(repositoryContext).ConfigureAwait(false);
             });
 
@@ -71,7 +74,8 @@ internal sealed class SagaRepositoryContextFactory<TSaga, TDbContext>(
                     instances.Add(instance);
             }
 
-            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox);
+            using var repositoryContext = new DbSagaRepositoryContext<TSaga, T>(db, consumeContext, consumeContextFactory, outbox,
+                observers: _observers);
             await next.Send(new LoadedSagaRepositoryQueryContext<TSaga, T>(repositoryContext, instances)).ConfigureAwait(false);
         });
 
