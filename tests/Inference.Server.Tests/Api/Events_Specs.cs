@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Inference.Server.Tests.Api;
 
 /// <summary>An API whose event streams beat every 200 ms and poll every 100 ms, so that the specs see both soon.</summary>
-public sealed class QuickEventsApp() : EmbeddedApp(new Dictionary<string, string?>
+public sealed class QuickEventsApp() : EmbeddedApp(new Dictionary<string, string?>(SlowRequest.Limits)
 {
     ["Api:EventHeartbeatInterval"] = "00:00:00.200",
     ["Api:EventPollInterval"] = "00:00:00.100",
@@ -201,7 +201,7 @@ public sealed class When_a_client_reads_the_openapi_document_of_the_event_stream
 }
 
 /// <summary>An API of one <c>/v1</c> slot, no queue, and room for one event stream.</summary>
-public sealed class OneSlotOneStreamApp() : EmbeddedApp(new Dictionary<string, string?>
+public sealed class OneSlotOneStreamApp() : EmbeddedApp(new Dictionary<string, string?>(SlowRequest.Limits)
 {
     ["Api:MaxConcurrentRequests"] = "1",
     ["Api:MaxQueuedRequests"] = "0",

@@ -1,3 +1,4 @@
+using Inference.Server.Tests.Infrastructure;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -25,6 +26,9 @@ internal static class WebhookSettings
             ["Webhooks:MaxConcurrentPerDestination"] = "2",
             ["Admin:Token"] = AdminToken,
         };
+        // The canceled-event spec sends the slow request, which carries more than a client may by default.
+        foreach (var (key, value) in SlowRequest.Limits)
+            settings[key] = value;
         foreach (var (key, value) in more ?? new Dictionary<string, string?>())
             settings[key] = value;
         return settings;

@@ -11,16 +11,35 @@ public static class WebhooksAdminApi
     /// <summary>Most deliveries one list returns.</summary>
     public const int MaxListLimit = 200;
 
+    private const string TenantIdDescription = "The tenant's id.";
+
     public static RouteGroupBuilder MapWebhooksAdminApiV1(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/admin/v1").RequireAdminToken().WithTags("Admin")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapGet("/tenants/{id}/webhook-secret", GetSecretAsync).WithName("GetTenantWebhookSecret");
-        group.MapPost("/tenants/{id}/webhook-secret/rotate", RotateSecretAsync).WithName("RotateTenantWebhookSecret");
+        group.MapGet("/tenants/{id}/webhook-secret", GetSecretAsync).WithName("GetTenantWebhookSecret")
+            .WithDocs("Read a tenant's webhook secret",
+                "The `whsec_` secret the tenant's webhooks are signed with (Standard Webhooks). " +
+                "An unknown tenant is `404`.")
+            .WithParameterDocs("id", TenantIdDescription);
+        group.MapPost("/tenants/{id}/webhook-secret/rotate", RotateSecretAsync).WithName("RotateTenantWebhookSecret")
+            .WithDocs("Rotate a tenant's webhook secret",
+                "Issues a new secret and answers it; for 24 hours every delivery carries a signature with the previous " +
+                "secret (first) and one with the new, so receivers can switch without losing events.")
+            .WithParameterDocs("id", TenantIdDescription);
         group.MapGet("/webhook-deliveries", ListDeliveriesAsync).WithName("ListWebhookDeliveries")
+            .WithDocs("List webhook deliveries",
+                "Deliveries newest first, by `status` (e.g. `failed`: the retry schedule ran out or the receiver said `410`), " +
+                "at most `limit` of them.")
+            .WithParameterDocs("status", "`pending`, `delivered` or `failed`; a bad one is `400`.")
+            .WithParameterDocs("limit", "How many, 1 to 200 (50 when absent).")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/webhook-deliveries/{id}/retry", RetryDeliveryAsync).WithName("RetryWebhookDelivery")
+            .WithDocs("Send a failed webhook delivery again",
+                "Puts a failed delivery back on the retry schedule from its start, same `webhook-id`. A delivery that has not " +
+                "failed is `409`; an unknown one `404`.")
+            .WithParameterDocs("id", "The delivery's id, as the list shows it.")
             .ProducesProblem(StatusCodes.Status409Conflict);
         return group;
     }
