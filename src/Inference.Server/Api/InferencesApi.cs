@@ -259,10 +259,17 @@ public static class InferencesApi
         }
 
         var (stored, decision) = outcome;
-        if (decision is InferenceRejected rejected)
+        // A request canceled before its quota was decided (its own Cancel-After, or a cancel by id) was accepted and has
+        // ended: it is answered as accepted, canceled, not as a failure of the server.
+        if (decision is InferenceRejected { Code: not (ErrorCodes.Canceled or ErrorCodes.CancelAfterElapsed) } rejected)
             return Rejected(http, rejected);
 
-        var status = InferenceStates.ToApi(decision is InferenceAccepted ? InferenceStates.QuotaReserved : InferenceStates.Submitted);
+        var status = InferenceStates.ToApi(decision switch
+        {
+            InferenceAccepted => InferenceStates.QuotaReserved,
+            InferenceRejected => InferenceStates.Canceled,
+            _ => InferenceStates.Submitted,
+        });
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, stored.CreatedAt,

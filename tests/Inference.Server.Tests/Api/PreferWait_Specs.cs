@@ -156,7 +156,7 @@ public sealed class When_a_waiting_submission_is_refused_quota_after_it_was_acce
 /// An API that serves one <c>/v1</c> request at a time, queues one, and holds one waiting submission. (The queue lets the
 /// waiting submission's final read wait for the cancel that ended it to give the slot back.)
 /// </summary>
-public sealed class OneSlotOneWaiterApp() : EmbeddedApp(new Dictionary<string, string?>
+public sealed class OneSlotOneWaiterApp() : EmbeddedApp(new Dictionary<string, string?>(SlowRequest.Limits)
 {
     ["Api:MaxConcurrentRequests"] = "1",
     ["Api:MaxQueuedRequests"] = "1",
