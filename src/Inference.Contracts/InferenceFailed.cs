@@ -2,7 +2,7 @@ namespace Inference.Contracts;
 
 /// <summary>
 /// Published once when a request fails, nothing charged: refused at the door (a bus submission with the REST API's
-/// error code; nothing was stored), over quota (<c>quota_exceeded</c>), past the platform's deadline
+/// error code; nothing was stored), over quota (a window's code such as <c>rate_limit_tokens</c>), past the platform's deadline
 /// (<c>deadline_exceeded</c>), or a step that kept failing (<c>inference_failed</c>, ...).
 /// </summary>
 public sealed record InferenceFailed

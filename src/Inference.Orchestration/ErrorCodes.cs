@@ -3,7 +3,25 @@ namespace Inference.Orchestration;
 /// <summary>Stable codes a failed or canceled request reports in <c>error.code</c>.</summary>
 public static class ErrorCodes
 {
-    public const string QuotaExceeded = "quota_exceeded";
+    /// <summary>The tenant's requests per minute are used up (<c>requests_per_minute</c>).</summary>
+    public const string RateLimitRequests = "rate_limit_requests";
+
+    /// <summary>The tenant's tokens per minute are used up (<c>tokens_per_minute</c>).</summary>
+    public const string RateLimitTokens = "rate_limit_tokens";
+
+    /// <summary>The tenant's tokens per UTC day are used up (<c>tokens_per_day</c>).</summary>
+    public const string QuotaDailyTokens = "quota_daily_tokens";
+
+    /// <summary>The tenant's tokens per UTC month are used up (<c>tokens_per_month</c>).</summary>
+    public const string QuotaMonthlyTokens = "quota_monthly_tokens";
+
+    /// <summary>The tenant has as many unfinished requests as its plan allows (<c>max_concurrent</c>).</summary>
+    public const string ConcurrencyLimit = "concurrency_limit";
+
+    /// <summary>A request no window of the tenant's plan could ever admit: more tokens than its smallest token limit, or
+    /// more inputs than <c>max_inputs_per_request</c>. Refused at the door; nothing is stored or reserved.</summary>
+    public const string RequestExceedsPlan = "request_exceeds_plan";
+
     public const string QuotaUnavailable = "quota_unavailable";
     public const string InferenceFailed = "inference_failed";
     public const string ResultStoreFailed = "result_store_failed";

@@ -80,15 +80,17 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                 }))
                 .Send(WorkerQueue, context => Run(context.Saga)),
             When(QuotaRefused)
-                .Then(context => Fail(context.Saga, ErrorCodes.QuotaExceeded,
-                    $"The {context.Message.Limit} limit of {context.Message.LimitValue} tokens leaves {context.Message.Remaining}; this request needs {context.Saga.ReservedTokens}."))
+                .Then(context => Fail(context.Saga, QuotaRefusals.CodeOf(context.Message.Limit), Describe(context.Message, context.Saga)))
                 .TransitionTo(Failed)
                 .ThenAsync(context => AnswerSubmitter(context, new InferenceRejected
                 {
                     InferenceId = context.Saga.CorrelationId,
-                    Code = ErrorCodes.QuotaExceeded,
+                    Code = context.Saga.ErrorCode!,
                     Message = context.Saga.ErrorMessage!,
-                    Limit = context.Message.Limit,
+                    Limit = QuotaRefusals.LimitOf(context.Saga.ErrorCode!),
+                    LimitValue = context.Message.LimitValue,
+                    Used = context.Message.Used,
+                    Requested = RequestedOf(context.Message, context.Saga),
                     RetryAfter = context.Message.RetryAfter,
                 })),
             When(QuotaFaulted)
@@ -504,6 +506,30 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         SubmittedAt = saga.CreatedAt,
         CanceledAt = saga.UpdatedAt,
     };
+
+    /// <summary>What the refused window was asked for; a quota service from before <see cref="QuotaRejected.Requested"/>
+    /// refused only token windows.</summary>
+    private static long RequestedOf(QuotaRejected refusal, InferenceState saga) =>
+        refusal.Requested > 0 ? refusal.Requested : saga.ReservedTokens;
+
+    private static string Describe(QuotaRejected refusal, InferenceState saga)
+    {
+        var code = QuotaRefusals.CodeOf(refusal.Limit);
+        var limit = QuotaRefusals.LimitOf(code);
+        var used = refusal.Used > 0 || refusal.Requested > 0 ? refusal.Used : refusal.LimitValue - refusal.Remaining;
+        var requested = RequestedOf(refusal, saga);
+        var unit = code switch
+        {
+            ErrorCodes.RateLimitRequests => "requests",
+            ErrorCodes.ConcurrencyLimit => "unfinished requests",
+            _ => "tokens",
+        };
+        var retry = refusal.RetryAfter is null
+            ? "it can never fit."
+            : $"retry after {Math.Ceiling(refusal.RetryAfter.Value.TotalSeconds):0} s.";
+        return FormattableString.Invariant(
+            $"The plan's {limit} of {refusal.LimitValue} {unit} has {used} used; this request needs {requested}: {retry}");
+    }
 
     private static string Describe<T>(Fault<T> fault) =>
         fault.Exceptions.FirstOrDefault() is { } exception

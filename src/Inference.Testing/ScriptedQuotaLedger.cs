@@ -69,6 +69,8 @@ internal sealed class ScriptedQuotaReservationConsumer(ScriptedQuotaLedger ledge
                 Limit = refusal.Limit,
                 LimitValue = refusal.LimitTokens,
                 Remaining = 0,
+                Used = refusal.LimitTokens,
+                Requested = message.Tokens,
                 RetryAfter = refusal.RetryAfter,
             }, context.CancellationToken)
             : context.Publish(new QuotaReserved { InferenceId = message.InferenceId, Tokens = message.Tokens }, context.CancellationToken);

@@ -33,14 +33,16 @@ public sealed class ScriptedTenant
     }
 
     /// <summary>
-    /// Refuses its quota reservations, as a quota ledger whose limit is used up: the request fails with
-    /// <c>quota_exceeded</c>, and a submitter waiting on a request gets <c>InferenceRejected</c> with
-    /// <paramref name="limit"/> and <paramref name="retryAfter"/>.
+    /// Refuses its quota reservations, as a quota ledger whose window is used up: the request fails with the window's
+    /// code (<c>rate_limit_tokens</c> by default), and a submitter waiting on a request gets <c>InferenceRejected</c> with
+    /// that code, the plan limit it names, <paramref name="limitTokens"/> and <paramref name="retryAfter"/>.
     /// </summary>
     /// <param name="retryAfter">When the window resets; null: the request alone exceeds the limit and never fits.</param>
-    /// <param name="limit">The limit named: <c>tokens_per_minute</c> or <c>tokens_per_day</c>.</param>
+    /// <param name="limit">The window: a refusal code (<c>rate_limit_requests</c>, <c>rate_limit_tokens</c>,
+    /// <c>quota_daily_tokens</c>, <c>quota_monthly_tokens</c>, <c>concurrency_limit</c>) or the plan limit's name
+    /// (<c>tokens_per_minute</c>, <c>tokens_per_day</c>, ...).</param>
     /// <param name="limitTokens">The limit's size, which the failure's message names.</param>
-    public ScriptedTenant RefuseQuota(TimeSpan? retryAfter = null, string limit = "tokens_per_minute", long limitTokens = 0)
+    public ScriptedTenant RefuseQuota(TimeSpan? retryAfter = null, string limit = "rate_limit_tokens", long limitTokens = 0)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(limit);
         _refusal = new QuotaRefusal(limit, limitTokens, retryAfter);

@@ -78,7 +78,7 @@ public sealed class When_documents_are_embedded : IAsyncLifetime
         var response = await Harness.SubmitAsync(submission);
 
         Assert.True(response.Is(out Response<InferenceRejected>? rejected));
-        Assert.Equal((ErrorCodes.QuotaExceeded, TimeSpan.FromSeconds(30)), (rejected.Message.Code, rejected.Message.RetryAfter));
+        Assert.Equal((ErrorCodes.RateLimitTokens, TimeSpan.FromSeconds(30)), (rejected.Message.Code, rejected.Message.RetryAfter));
         var status = await Harness.GetStatusAsync(submission.InferenceId);
         Assert.True(status.Is(out Response<InferenceStatus>? failed));
         Assert.Equal(InferenceStatusNames.Failed, failed.Message.Status);

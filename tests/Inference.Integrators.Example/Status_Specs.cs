@@ -47,7 +47,7 @@ public sealed class When_the_status_is_asked : HarnessSpec
         var response = await Harness.GetStatusAsync(submission.InferenceId);
 
         Assert.True(response.Is(out Response<InferenceStatus>? status));
-        Assert.Equal((InferenceStatusNames.Failed, ErrorCodes.QuotaExceeded, 0), (status.Message.Status, status.Message.Error!.Code, status.Message.Usage.TotalTokens));
+        Assert.Equal((InferenceStatusNames.Failed, ErrorCodes.RateLimitTokens, 0), (status.Message.Status, status.Message.Error!.Code, status.Message.Usage.TotalTokens));
     }
 
     [Fact]

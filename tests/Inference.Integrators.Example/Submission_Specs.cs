@@ -40,18 +40,18 @@ public sealed class When_a_request_is_submitted : HarnessSpec
     }
 
     [Fact]
-    public async Task Should_fail_with_quota_exceeded_and_answer_the_limit_when_the_quota_refuses()
+    public async Task Should_fail_with_the_windows_code_and_answer_the_limit_when_the_quota_refuses()
     {
-        Harness.Tenant(Tenant).RefuseQuota(retryAfter: TimeSpan.FromSeconds(20), limit: "tokens_per_minute", limitTokens: 1000);
+        Harness.Tenant(Tenant).RefuseQuota(retryAfter: TimeSpan.FromSeconds(20), limit: ErrorCodes.QuotaDailyTokens, limitTokens: 1000);
         var submission = Submission();
 
         var response = await Harness.SubmitAsync(submission);
 
         Assert.True(response.Is(out Response<InferenceRejected>? rejected));
-        Assert.Equal((ErrorCodes.QuotaExceeded, "tokens_per_minute", TimeSpan.FromSeconds(20)),
-            (rejected.Message.Code, rejected.Message.Limit, rejected.Message.RetryAfter));
+        Assert.Equal((ErrorCodes.QuotaDailyTokens, "tokens_per_day", 1000L, TimeSpan.FromSeconds(20)),
+            (rejected.Message.Code, rejected.Message.Limit, rejected.Message.LimitValue, rejected.Message.RetryAfter));
         var outcome = await SingleOutcome(submission.InferenceId);
-        Assert.Equal((InferenceStatusNames.Failed, ErrorCodes.QuotaExceeded), (outcome.Status, outcome.Code));
+        Assert.Equal((InferenceStatusNames.Failed, ErrorCodes.QuotaDailyTokens), (outcome.Status, outcome.Code));
         Assert.Equal(0, Harness.Model(Model).Runs);
         Assert.Equal(0, Harness.ChargedTokens(Tenant));
     }

@@ -154,10 +154,35 @@ public static class ApiDocument
         operation.Security = admin
             ? [Requirement(AdminBearer, context.Document)]
             : [Requirement(ApiKeyBearer, context.Document), Requirement(ApiKeyHeader, context.Document)];
+        if (!admin)
+            AddRateLimitHeaders(operation);
     }
 
     private static OpenApiSecurityRequirement Requirement(string scheme, OpenApiDocument? document) =>
         new() { [new OpenApiSecuritySchemeReference(scheme, document)] = [] };
+
+    /// <summary>OpenAI's <c>x-ratelimit-*</c> headers on every answer of an authenticated <c>/v1</c> route but the 401.</summary>
+    private static void AddRateLimitHeaders(OpenApiOperation operation)
+    {
+        var number = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "0" };
+        var duration = new OpenApiSchema { Type = JsonSchemaType.String, Example = System.Text.Json.Nodes.JsonValue.Create("6m0s") };
+        (string Name, string Description, IOpenApiSchema Schema)[] headers =
+        [
+            (RateLimitHeaders.LimitRequests, "The plan's `requests_per_minute`; absent when the plan has none.", number),
+            (RateLimitHeaders.RemainingRequests, "Requests this UTC minute still admits.", number),
+            (RateLimitHeaders.ResetRequests, "Time until the minute resets, e.g. `42s`.", duration),
+            (RateLimitHeaders.LimitTokens, "The limit of the plan's tightest token window (fewest tokens left); absent when the plan limits no tokens.", number),
+            (RateLimitHeaders.RemainingTokens, "Tokens that window still admits; reserved tokens count as used.", number),
+            (RateLimitHeaders.ResetTokens, "Time until that window resets: `250ms`, `1s`, `6m0s`, `3h2m`.", duration),
+        ];
+        foreach (var status in operation.Responses?.Keys.ToList() ?? [])
+        {
+            if (status == "401" || !int.TryParse(status, CultureInfo.InvariantCulture, out var code))
+                continue;
+            foreach (var (name, description, schema) in headers)
+                AddHeader(operation, code, name, description, schema);
+        }
+    }
 
     private static void AddRetryAfter(OpenApiOperation operation)
     {
@@ -226,7 +251,7 @@ public static class ApiDocument
         schema.Properties["code"] = new OpenApiSchema
         {
             Type = JsonSchemaType.String,
-            Description = "The stable error code, e.g. `input_too_long`, `inference_not_found`, `quota_exceeded`, `payload_too_large`.",
+            Description = "The stable error code, e.g. `input_too_long`, `inference_not_found`, `rate_limit_tokens`, `payload_too_large`.",
         };
         schema.Properties["errors"] = new OpenApiSchema
         {
@@ -255,10 +280,25 @@ public static class ApiDocument
             Type = JsonSchemaType.String,
             Description = "On `409 inference_final`: the status the request ended in.",
         };
+        schema.Properties["limit_name"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.String,
+            Description = "On a quota `429` and on `400 request_exceeds_plan`: the plan limit that refused the request, e.g. `tokens_per_day`.",
+        };
         schema.Properties["limit"] = new OpenApiSchema
         {
-            Type = JsonSchemaType.String | JsonSchemaType.Null,
-            Description = "On `429 quota_exceeded`: the plan limit that refused the request.",
+            Type = JsonSchemaType.Integer,
+            Description = "On a quota `429` and on `400 request_exceeds_plan`: that limit's value.",
+        };
+        schema.Properties["used"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Integer,
+            Description = "On a quota `429`: what the window held when the request was decided (tokens used and reserved, requests, or unfinished requests).",
+        };
+        schema.Properties["requested"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Integer,
+            Description = "On a quota `429` and on `400 request_exceeds_plan`: what the request asked (its tokens or inputs, or 1 request).",
         };
         schema.Required ??= new HashSet<string>();
         schema.Required.Add("code");

@@ -4,6 +4,7 @@ using FluentValidation;
 using Inference.Contracts;
 using Inference.Server.Tenants;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Authentication;
 
 namespace Inference.Server.Api;
@@ -25,6 +26,7 @@ public static class ApiExtensions
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
+        builder.Services.TryAddScoped<TenantPlans>();
         builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
         builder.Services.AddScoped(provider => provider.GetRequiredService<IBus>()
             .CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress, InferenceCancellation.AnswerTimeout));
@@ -75,11 +77,13 @@ public static class ApiExtensions
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimitHeaders();
         app.UseRateLimiter();
         app.MapApiDocument();
         app.MapInferencesApiV1();
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();
+        app.MapQuotaApiV1();
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
         return app;
     }

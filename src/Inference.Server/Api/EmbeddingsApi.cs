@@ -158,10 +158,14 @@ public static class EmbeddingsApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
+        var tenantId = http.HttpContext.User.TenantId();
+        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, tokens.Total, cancellationToken).ConfigureAwait(false) is { } exceeded)
+            return PlanLimits.Problem(exceeded);
+
         var message = new SubmitInference
         {
             InferenceId = inferenceId,
-            TenantId = http.HttpContext.User.TenantId(),
+            TenantId = tenantId,
             Model = model.Descriptor.Id,
             Inputs = inputs,
             CancelAfter = runFor,
@@ -196,8 +200,8 @@ public static class EmbeddingsApi
             if (!InferenceStates.IsFinal(saga.CurrentState))
                 return Problems.Unavailable(http.HttpContext, $"Request {inferenceId} has not ended in time; it is canceled at its time limit.");
             var code = saga.ErrorCode ?? ErrorCodes.InferenceFailed;
-            return code == ErrorCodes.QuotaExceeded
-                ? Problems.QuotaExceeded(saga.ErrorMessage ?? code, null, inferenceId)
+            return QuotaRefusals.IsRefusal(code)
+                ? Problems.QuotaRefused(code, saga.ErrorMessage ?? code, inferenceId)
                 : Problems.Failed(code, saga.ErrorMessage ?? code, inferenceId);
         }
 

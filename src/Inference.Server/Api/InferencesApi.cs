@@ -34,7 +34,7 @@ public static class InferencesApi
             .WithDocs("Submit an inference",
                 "Validates the request, counts its tokens with the model's tokenizer, stores it and answers `202` with its id and " +
                 "URLs; the quota is then reserved and a worker runs the model. Within `Api:QuotaDecisionTimeout` a quota refusal " +
-                "is answered here, `429 quota_exceeded`. At most `Api:MaxInputsPerRequest` (128) inputs, each within the " +
+                "is answered here: `429` with the plan window's code (`rate_limit_tokens`, `quota_daily_tokens`, ...); a request no window could ever admit is `400 request_exceeds_plan`. At most `Api:MaxInputsPerRequest` (128) inputs, each within the " +
                 "model's token limit (`input_too_long` names the input), and a body of at most `Api:MaxRequestBodyBytes` " +
                 "(1 MiB, else `413 payload_too_large`). Nothing is stored or reserved for a `4xx`.")
             .WithRequestHeader(CancelAfterHeader.Name,
@@ -210,6 +210,9 @@ public static class InferencesApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
+        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, tokens.Total, cancellationToken).ConfigureAwait(false) is { } exceeded)
+            return PlanLimits.Problem(exceeded);
+
         var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.RequestDeadline);
         if (cancelAfterProblem is not null)
             return cancelAfterProblem;
@@ -351,11 +354,11 @@ public static class InferencesApi
 
     internal static ProblemHttpResult Rejected(HttpRequest http, InferenceRejected rejected)
     {
-        if (rejected.Code != ErrorCodes.QuotaExceeded)
+        if (!QuotaRefusals.IsRefusal(rejected.Code))
             return Problems.Failed(rejected.Code, rejected.Message, rejected.InferenceId);
 
         if (rejected.RetryAfter is { } retryAfter)
             http.HttpContext.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Problems.QuotaExceeded(rejected.Message, rejected.Limit, rejected.InferenceId);
+        return Problems.QuotaRefused(rejected.Code, rejected.Message, rejected.InferenceId, rejected.LimitValue, rejected.Used, rejected.Requested);
     }
 }

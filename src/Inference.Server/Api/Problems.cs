@@ -56,10 +56,32 @@ public static class Problems
             $"The inference has already ended: it is {status}. Nothing was changed.",
             new() { ["inference_id"] = inferenceId, ["inference_status"] = status });
 
-    /// <summary>The request was refused for quota; it exists, failed, under <paramref name="inferenceId"/>.</summary>
-    public static ProblemHttpResult QuotaExceeded(string detail, string? limit, Guid inferenceId) =>
-        Create(StatusCodes.Status429TooManyRequests, "quota_exceeded", "Quota exceeded", detail,
-            new() { ["limit"] = limit, ["inference_id"] = inferenceId });
+    /// <summary>
+    /// The request was refused by a window of its tenant's plan (<paramref name="code"/>, one of
+    /// <see cref="QuotaRefusals.Codes"/>); it exists, failed, under <paramref name="inferenceId"/>. <c>limit</c>, <c>used</c>
+    /// and <c>requested</c> are the window's limit, what it held, and what the request asked; absent when only the stored
+    /// request is at hand.
+    /// </summary>
+    public static ProblemHttpResult QuotaRefused(string code, string detail, Guid inferenceId, long? limit = null, long? used = null,
+        long? requested = null)
+    {
+        var extensions = new Dictionary<string, object?> { ["inference_id"] = inferenceId, ["limit_name"] = QuotaRefusals.LimitOf(code) };
+        if (limit is not null)
+            (extensions["limit"], extensions["used"], extensions["requested"]) = (limit, used, requested);
+        return Create(StatusCodes.Status429TooManyRequests, code,
+            code is ErrorCodes.RateLimitRequests or ErrorCodes.RateLimitTokens or ErrorCodes.ConcurrencyLimit ? "Rate limit reached" : "Quota exceeded",
+            detail, extensions);
+    }
+
+    /// <summary>The quota store cannot be read or written; nothing was charged.</summary>
+    public static ProblemHttpResult QuotaUnavailable() =>
+        Create(StatusCodes.Status503ServiceUnavailable, ErrorCodes.QuotaUnavailable, "Quota service unavailable",
+            "The quota service cannot be reached right now; try again after Retry-After.");
+
+    /// <summary>A request that no window of the tenant's plan could ever admit; nothing was stored or reserved.</summary>
+    public static ProblemHttpResult RequestExceedsPlan(string detail, string limitName, long limit, long requested) =>
+        Create(StatusCodes.Status400BadRequest, ErrorCodes.RequestExceedsPlan, "The request exceeds the plan", detail,
+            new() { ["limit_name"] = limitName, ["limit"] = limit, ["requested"] = requested });
 
     public static ProblemHttpResult IdempotencyKeyInvalid(string detail) =>
         Create(StatusCodes.Status400BadRequest, ErrorCodes.IdempotencyKeyInvalid, "Invalid Idempotency-Key", detail);

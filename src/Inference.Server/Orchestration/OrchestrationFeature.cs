@@ -4,6 +4,7 @@ using Inference.Server.Persistence;
 using Inference.Server.Persistence.Sagas;
 using Inference.Server.Resilience;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Orchestration;
@@ -26,6 +27,7 @@ public static class OrchestrationFeature
         });
 
         services.AddScoped<ISubmissionGate, PlatformSubmissionGate>();
+        services.TryAddScoped<Tenants.TenantPlans>();
 
         if (jobs)
         {

@@ -10,7 +10,7 @@ namespace Inference.Server.Orchestration;
 /// Admits bus submissions as the API admits its own: the tenant is read from the database (in the saga's transaction),
 /// the model comes from the engine's catalogue, and the tokens are counted by its tokenizer.
 /// </summary>
-public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog models) : ISubmissionGate
+public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog models, Tenants.TenantPlans plans) : ISubmissionGate
 {
     public async ValueTask<SubmissionDecision> CheckAsync(SubmitInference submission, CancellationToken cancellationToken)
     {
@@ -26,8 +26,16 @@ public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog m
             return SubmissionDecision.Refuse(ErrorCodes.ModelNotFound, $"Model '{submission.Model}' is not served here.");
 
         var tokens = model.CountTokens(submission.Inputs);
-        return InputTokens.Problems(model, tokens) is [var first, ..]
-            ? SubmissionDecision.Refuse(first.Code, first.Message)
-            : SubmissionDecision.Admit(tokens.Total);
+        if (InputTokens.Problems(model, tokens) is [var first, ..])
+            return SubmissionDecision.Refuse(first.Code, first.Message);
+
+        var plan = await plans.GetAsync(submission.TenantId, cancellationToken).ConfigureAwait(false);
+        if (Api.PlanLimits.Exceeded(plan, submission.Inputs.Count, tokens.Total) is { } exceeded)
+        {
+            var detail = Api.PlanLimits.Problem(exceeded).ProblemDetails.Detail!;
+            return SubmissionDecision.Refuse(ErrorCodes.RequestExceedsPlan, detail);
+        }
+
+        return SubmissionDecision.Admit(tokens.Total);
     }
 }

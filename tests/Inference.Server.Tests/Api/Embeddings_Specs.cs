@@ -159,7 +159,7 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
     }
 
     [Fact]
-    public async Task Should_fail_with_429_when_the_quota_cannot_take_the_request()
+    public async Task Should_fail_with_400_when_no_window_of_the_plan_could_ever_take_the_request()
     {
         using var http = app.CreateClient();
         // More than the tenant's 20 tokens a minute in one request.
@@ -167,8 +167,8 @@ public sealed class When_the_openai_client_asks_for_embeddings(TwentyTokensPerMi
 
         var exception = await Assert.ThrowsAsync<ClientResultException>(() => EmbeddingClient(http, InferenceAppFactory.ApiKey).GenerateEmbeddingAsync(text));
 
-        Assert.Equal(429, exception.Status);
-        Assert.Contains("quota_exceeded", exception.Message, StringComparison.Ordinal);
+        Assert.Equal(400, exception.Status);
+        Assert.Contains("request_exceeds_plan", exception.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Keeps the body of every request it passes on.</summary>

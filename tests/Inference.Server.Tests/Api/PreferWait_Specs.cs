@@ -125,10 +125,10 @@ public sealed class When_a_submission_prefers_to_wait(QuickDeadlinesApp fixture)
     }
 }
 
-/// <summary>A tenant of 20 tokens a minute, and an API that answers before the quota is decided.</summary>
+/// <summary>A tenant of 20 tokens a day, and an API that answers before the quota is decided.</summary>
 public sealed class UndecidedQuotaApp() : EmbeddedApp(new Dictionary<string, string?>
 {
-    ["Dev:TokensPerMinute"] = "20",
+    ["Dev:TokensPerDay"] = "20",
     ["Api:QuotaDecisionTimeout"] = "00:00:00",
 });
 
@@ -140,13 +140,16 @@ public sealed class When_a_waiting_submission_is_refused_quota_after_it_was_acce
     {
         using var client = fixture.CreateDevClient();
 
-        // 28 words and the two special tokens: 30 tokens, more than the minute allows.
-        using var response = await client.SendAsync(PreferWait.Request(string.Join(' ', Enumerable.Repeat("word", 28)), "wait=10"));
+        // 14 words and the two special tokens: 16 tokens, twice more than the day allows.
+        var sixteenTokens = string.Join(' ', Enumerable.Repeat("word", 14));
+        using (var first = await client.SendAsync(PreferWait.Request(sixteenTokens, "wait=10")))
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var response = await client.SendAsync(PreferWait.Request(sixteenTokens, "wait=10"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("wait=10", PreferWait.Applied(response));
         var inference = await response.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(("failed", "quota_exceeded"),
+        Assert.Equal(("failed", "quota_daily_tokens"),
             (inference.GetProperty("status").GetString(), inference.GetProperty("error").GetProperty("code").GetString()));
         Assert.Equal(0, fixture.Services.GetRequiredService<InferenceWaiters>().Count);
     }

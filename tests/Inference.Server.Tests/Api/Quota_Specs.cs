@@ -1,4 +1,7 @@
+using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Inference.Server.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
@@ -46,7 +49,7 @@ public sealed class When_the_tokens_per_minute_are_used_up(TwentyTokensPerMinute
     private readonly HttpClient _client = fixture.CreateDevClient();
 
     [Fact]
-    public async Task Should_answer_429_with_when_to_retry_and_not_charge_the_refused_request()
+    public async Task Should_answer_429_rate_limit_tokens_with_the_limit_what_was_used_and_when_to_retry_and_charge_nothing()
     {
         var first = await _client.SubmitAcceptedAsync(SixteenTokens);
         Assert.Equal(16, first.GetProperty("usage").GetProperty("reserved_tokens").GetInt64());
@@ -55,28 +58,87 @@ public sealed class When_the_tokens_per_minute_are_used_up(TwentyTokensPerMinute
 
         using var second = await _client.SubmitAsync(SixteenTokens);
 
-        var problem = await second.AssertProblemAsync(HttpStatusCode.TooManyRequests, "quota_exceeded");
-        Assert.Equal("tokens_per_minute", problem.GetProperty("limit").GetString());
+        var problem = await second.AssertProblemAsync(HttpStatusCode.TooManyRequests, "rate_limit_tokens");
+        Assert.Equal(("tokens_per_minute", 20, before.MinuteTokens.Total, 16),
+            (problem.GetProperty("limit_name").GetString(), problem.GetProperty("limit").GetInt64(), problem.GetProperty("used").GetInt64(),
+                problem.GetProperty("requested").GetInt64()));
         var retryAfter = second.Headers.RetryAfter?.Delta;
         Assert.NotNull(retryAfter);
         Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
         var after = await fixture.Services.DevUsageAsync();
-        Assert.Equal((before.TokensThisMinute, before.TokensToday), (after.TokensThisMinute, after.TokensToday));
-        Assert.Equal(16, after.TokensThisMinute);
+        Assert.Equal((before.MinuteTokens, before.DayTokens, before.MonthTokens), (after.MinuteTokens, after.DayTokens, after.MonthTokens));
+
+        // The refused request exists, failed with the window's code, and nothing of it is charged.
+        var refused = await _client.GetFromJsonAsync<JsonElement>($"/v1/inferences/{problem.GetProperty("inference_id").GetString()}");
+        Assert.Equal(("failed", "rate_limit_tokens", 0), (refused.GetProperty("status").GetString(),
+            refused.GetProperty("error").GetProperty("code").GetString(), refused.GetProperty("usage").GetProperty("total_tokens").GetInt32()));
     }
 
     [Fact]
-    public async Task Should_answer_429_without_retry_after_to_a_request_bigger_than_the_limit()
+    public async Task Should_refuse_a_request_larger_than_the_plan_at_once_with_400_and_store_and_reserve_nothing()
     {
         var before = await fixture.Services.DevUsageAsync();
+        var stored = await fixture.Services.InferenceCountAsync();
 
         using var response = await _client.SubmitAsync(ThirtyTokens);
 
-        // No amount of waiting lets 30 tokens into a minute of 20, so the answer gives no time to wait.
-        var problem = await response.AssertProblemAsync(HttpStatusCode.TooManyRequests, "quota_exceeded");
-        Assert.Equal("tokens_per_minute", problem.GetProperty("limit").GetString());
+        // No amount of waiting lets 30 tokens into a minute of 20: the client is told so, not asked to retry.
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "request_exceeds_plan");
+        Assert.Equal(("tokens_per_minute", 20, 30), (problem.GetProperty("limit_name").GetString(), problem.GetProperty("limit").GetInt64(),
+            problem.GetProperty("requested").GetInt64()));
         Assert.Null(response.Headers.RetryAfter);
+        Assert.Equal(stored, await fixture.Services.InferenceCountAsync());
         var after = await fixture.Services.DevUsageAsync();
-        Assert.Equal((before.TokensThisMinute, before.TokensToday), (after.TokensThisMinute, after.TokensToday));
+        Assert.Equal((before.Requests, before.MinuteTokens, before.DayTokens), (after.Requests, after.MinuteTokens, after.DayTokens));
     }
+
+    [Fact]
+    public async Task Should_tell_every_authenticated_response_the_tightest_token_window_and_no_request_window_the_plan_lacks()
+    {
+        var accepted = await _client.SubmitAcceptedAsync("four tokens");
+        using var read = await _client.GetAsync($"/v1/inferences/{accepted.GetProperty("id").GetString()}");
+        var usage = await fixture.Services.DevUsageAsync();
+
+        // Of the minute's 20 and the day's 100,000,000 tokens, the minute has fewer left.
+        Assert.Equal("20", Header(read, "x-ratelimit-limit-tokens"));
+        Assert.Equal((20 - usage.MinuteTokens.Total).ToString(CultureInfo.InvariantCulture), Header(read, "x-ratelimit-remaining-tokens"));
+        Assert.Matches("^([1-9]|[1-5][0-9]|60)s$|^1m0s$", Header(read, "x-ratelimit-reset-tokens"));
+        Assert.False(read.Headers.Contains("x-ratelimit-limit-requests"));
+
+        using var models = await _client.GetAsync("/v1/models");
+        Assert.Equal("20", Header(models, "x-ratelimit-limit-tokens"));
+
+        // Nothing is told to a caller without a key.
+        using var anonymous = fixture.CreateClient();
+        using var unauthorized = await anonymous.GetAsync("/v1/models");
+        Assert.False(unauthorized.Headers.Contains("x-ratelimit-limit-tokens"));
+    }
+
+    [Fact]
+    public async Task Should_show_the_plan_and_every_window_on_get_quota()
+    {
+        await _client.SubmitAcceptedAsync("four tokens");
+
+        var quota = await _client.GetFromJsonAsync<JsonElement>("/v1/quota");
+        var usage = await fixture.Services.DevUsageAsync();
+
+        Assert.Equal(("quota", "dev"), (quota.GetProperty("object").GetString(), quota.GetProperty("tenant_id").GetString()));
+        var plan = quota.GetProperty("plan");
+        Assert.Equal(20, plan.GetProperty("tokens_per_minute").GetInt64());
+        Assert.Equal(JsonValueKind.Null, plan.GetProperty("tokens_per_month").ValueKind);
+        var minute = quota.GetProperty("windows").GetProperty("tokens_per_minute");
+        Assert.Equal((20L, usage.MinuteTokens.Used, usage.MinuteTokens.Reserved, 20 - usage.MinuteTokens.Total),
+            (minute.GetProperty("limit").GetInt64(), minute.GetProperty("used").GetInt64(), minute.GetProperty("reserved").GetInt64(),
+                minute.GetProperty("remaining").GetInt64()));
+        Assert.True(usage.MinuteTokens.Total >= 4);
+        Assert.Equal(usage.MinuteTokens.ResetsAt, minute.GetProperty("resets_at").GetDateTimeOffset());
+        var month = quota.GetProperty("windows").GetProperty("tokens_per_month");
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null), (month.GetProperty("limit").ValueKind, month.GetProperty("remaining").ValueKind));
+        Assert.True(month.GetProperty("used").GetInt64() + month.GetProperty("reserved").GetInt64() >= 4);
+        var concurrent = quota.GetProperty("windows").GetProperty("max_concurrent");
+        Assert.Equal(JsonValueKind.Null, concurrent.GetProperty("resets_at").ValueKind);
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? values.Single() : null;
 }

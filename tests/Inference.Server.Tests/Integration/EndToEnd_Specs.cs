@@ -82,13 +82,15 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.InRange(second.Headers.RetryAfter?.Delta?.TotalSeconds ?? -1, 1, 60);
         var problem = await second.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(("quota_exceeded", "tokens_per_minute"), (problem.GetProperty("code").GetString(), problem.GetProperty("limit").GetString()));
+        Assert.Equal(("rate_limit_tokens", "tokens_per_minute", 20), (problem.GetProperty("code").GetString(),
+            problem.GetProperty("limit_name").GetString(), problem.GetProperty("limit").GetInt32()));
+        Assert.Equal(firstTokens, problem.GetProperty("used").GetInt32());
 
         var rejected = await _services.RowAsync("SELECT correlation_id, error_code FROM inference_sagas WHERE current_state = 'Failed'");
-        Assert.Equal("quota_exceeded", rejected!["error_code"]);
+        Assert.Equal("rate_limit_tokens", rejected!["error_code"]);
         Assert.Equal(rejected["correlation_id"]!.ToString(), problem.GetProperty("inference_id").GetString());
         var failed = await client.GetFromJsonAsync<JsonElement>($"/v1/inferences/{rejected["correlation_id"]}");
-        Assert.Equal(("failed", "quota_exceeded", 0), (failed.GetProperty("status").GetString(),
+        Assert.Equal(("failed", "rate_limit_tokens", 0), (failed.GetProperty("status").GetString(),
             failed.GetProperty("error").GetProperty("code").GetString(), failed.GetProperty("usage").GetProperty("total_tokens").GetInt32()));
         var rejectedKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{rejected["correlation_id"]}";
         Assert.Equal("rejected", (string?)await _services.Redis.HashGetAsync(rejectedKey, "state"));

@@ -139,8 +139,13 @@ public sealed class When_the_quota_is_decided : SagaSpec
         Assert.Null(instance.ResponseAddress);
     }
 
-    [Fact]
-    public async Task Should_fail_with_quota_exceeded_and_answer_the_submitter_when_rejected()
+    [Theory]
+    [InlineData("rate_limit_tokens", "tokens_per_minute")]
+    [InlineData("rate_limit_requests", "requests_per_minute")]
+    [InlineData("quota_daily_tokens", "tokens_per_day")]
+    [InlineData("quota_monthly_tokens", "tokens_per_month")]
+    [InlineData("concurrency_limit", "max_concurrent")]
+    public async Task Should_fail_with_the_windows_code_and_answer_the_submitter_the_limit_used_and_requested(string code, string limit)
     {
         var id = NewId.NextGuid();
         var client = Saga.Harness.Bus.CreateRequestClient<SubmitInference>(new Uri($"queue:{InferenceEndpoints.Orchestrator}"));
@@ -149,18 +154,37 @@ public sealed class When_the_quota_is_decided : SagaSpec
         await Saga.InState(id, Saga.Machine.Submitted);
         await Saga.Harness.Bus.Publish(new QuotaRejected
         {
-            InferenceId = id, Limit = "tokens_per_minute", LimitValue = 10, Remaining = 3, RetryAfter = TimeSpan.FromSeconds(17),
+            InferenceId = id, Limit = code, LimitValue = 10, Remaining = 3, Used = 7, Requested = 5, RetryAfter = TimeSpan.FromSeconds(17),
         });
 
         var response = await answer;
         Assert.True(response.Is(out Response<InferenceRejected>? rejected));
-        Assert.Equal(("quota_exceeded", "tokens_per_minute", TimeSpan.FromSeconds(17)),
-            (rejected.Message.Code, rejected.Message.Limit, rejected.Message.RetryAfter));
+        Assert.Equal((code, limit, 10L, 7L, 5L, TimeSpan.FromSeconds(17)),
+            (rejected.Message.Code, rejected.Message.Limit, rejected.Message.LimitValue, rejected.Message.Used, rejected.Message.Requested,
+                rejected.Message.RetryAfter));
         var instance = await Saga.InState(id, Saga.Machine.Failed);
-        Assert.Equal(ErrorCodes.QuotaExceeded, instance.ErrorCode);
+        Assert.Equal(code, instance.ErrorCode);
+        Assert.Contains($"{limit} of 10", instance.ErrorMessage, StringComparison.Ordinal);
         Assert.Null(instance.Inputs);
         Assert.True(await Saga.NothingSent<RunInference>(id, m => m.InferenceId));
         Assert.True(await Saga.NothingSent<ReleaseQuota>(id, m => m.InferenceId));
+    }
+
+    [Fact]
+    public async Task Should_read_a_refusal_that_names_the_plan_limit_as_that_windows_code()
+    {
+        // A quota service from before the codes names the limit and leaves Used and Requested out.
+        var id = NewId.NextGuid();
+        await Saga.Submit(id);
+
+        await Saga.Harness.Bus.Publish(new QuotaRejected
+        {
+            InferenceId = id, Limit = "tokens_per_day", LimitValue = 10, Remaining = 3, RetryAfter = TimeSpan.FromSeconds(17),
+        });
+
+        var instance = await Saga.InState(id, Saga.Machine.Failed);
+        Assert.Equal(ErrorCodes.QuotaDailyTokens, instance.ErrorCode);
+        Assert.Contains("tokens_per_day of 10 tokens has 7 used", instance.ErrorMessage, StringComparison.Ordinal);
     }
 
     [Fact]

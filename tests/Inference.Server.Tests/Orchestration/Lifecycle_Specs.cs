@@ -354,7 +354,7 @@ public sealed class When_a_request_ends : SagaSpec
             InferenceId = id, Limit = "tokens_per_minute", LimitValue = 10, Remaining = 0, RetryAfter = TimeSpan.FromSeconds(3),
         });
 
-        await Saga.PublishedMessage<InferenceFailed>(m => m.InferenceId == id && m.Error.Code == ErrorCodes.QuotaExceeded);
+        await Saga.PublishedMessage<InferenceFailed>(m => m.InferenceId == id && m.Error.Code == ErrorCodes.RateLimitTokens);
         await Saga.Harness.InactivityTask;
         Assert.Equal(1, Saga.Outcomes(id));
     }

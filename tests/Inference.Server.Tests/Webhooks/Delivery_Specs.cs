@@ -109,20 +109,23 @@ public abstract class When_webhooks_are_delivered<TApp>(TApp app) : IClassFixtur
         {
             var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
             var row = await db.Tenants.FindAsync(tenant);
-            row!.TokensPerMinute = 1;
+            // Room for one request of 7 tokens a day, not two (a larger request would be refused at the door, not stored).
+            row!.TokensPerDay = 10;
             await db.SaveChangesAsync();
         }
 
         using var client = app.CreateClient();
         client.DefaultRequestHeaders.Authorization = new("Bearer", key);
         var path = NewPath();
+        using var admitted = await client.SubmitWithWebhookAsync(new[] { "a sentence of several tokens" }, _receiver.Url(NewPath()));
+        Assert.Equal(HttpStatusCode.Accepted, admitted.StatusCode);
         using var refused = await client.SubmitWithWebhookAsync(new[] { "a sentence of several tokens" }, _receiver.Url(path));
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
 
         var webhook = Assert.Single(await _receiver.WaitForAsync(path, 1));
         webhook.Verify(await _admin.SecretAsync(tenant));
         Assert.Equal("inference.failed", webhook.Type);
-        Assert.Equal("quota_exceeded", webhook.Json.GetProperty("data").GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("quota_daily_tokens", webhook.Json.GetProperty("data").GetProperty("error").GetProperty("code").GetString());
     }
 
     [Fact]
