@@ -8,6 +8,9 @@ namespace Inference.Server.Api;
 /// <summary><c>GET /v1/quota</c>: the caller's plan and where each of its windows stands.</summary>
 public static class QuotaApi
 {
+    /// <summary>The longest the route waits for the windows; while Redis is away its client holds commands back for seconds.</summary>
+    public static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(2);
+
     public static RouteGroupBuilder MapQuotaApiV1(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/v1/quota").RequireAuthorization().RequireRateLimiting(ApiExtensions.ConcurrencyPolicy)
@@ -34,9 +37,9 @@ public static class QuotaApi
             // An api process without Redis has no ledger of its own to read: the quota lives with the orchestrators.
             var ledger = http.RequestServices.GetService<IQuotaLedger>()
                 ?? throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.UnableToConnect, "No quota ledger is configured in this process (ConnectionStrings:Redis).");
-            usage = await ledger.GetUsageAsync(tenantId, cancellationToken).ConfigureAwait(false);
+            usage = await ledger.GetUsageAsync(tenantId, cancellationToken).WaitAsync(ReadTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception exception) when (TransientFailures.Is(exception) || exception is StackExchange.Redis.RedisException)
+        catch (Exception exception) when (TransientFailures.Is(exception) || exception is StackExchange.Redis.RedisException or TimeoutException)
         {
             http.Response.Headers.RetryAfter = ((int)Problems.RetryAfterOutage.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Problems.QuotaUnavailable();

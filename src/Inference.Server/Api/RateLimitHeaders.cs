@@ -24,6 +24,9 @@ public static class RateLimitHeaders
     public const string RemainingTokens = "x-ratelimit-remaining-tokens";
     public const string ResetTokens = "x-ratelimit-reset-tokens";
 
+    /// <summary>The longest a response waits for the windows to be read; past it the headers are left out.</summary>
+    public static readonly TimeSpan ReadTimeout = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Adds the headers to the authenticated <c>/v1</c> responses; after authentication.</summary>
     public static IApplicationBuilder UseRateLimitHeaders(this IApplicationBuilder app) => app.Use((http, next) =>
     {
@@ -44,7 +47,8 @@ public static class RateLimitHeaders
                 || plan is { RequestsPerMinute: null, TokensPerMinute: null, TokensPerDay: null, TokensPerMonth: null })
                 return;
 
-            var usage = await ledger.GetUsageAsync(tenantId, http.RequestAborted).ConfigureAwait(false);
+            // Bounded: while Redis is away its client holds commands back for seconds, and no response waits for headers.
+            var usage = await ledger.GetUsageAsync(tenantId, http.RequestAborted).WaitAsync(ReadTimeout, http.RequestAborted).ConfigureAwait(false);
             var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
             foreach (var (name, value) in Of(plan, usage, now))
                 http.Response.Headers[name] = value;
