@@ -61,8 +61,8 @@ public sealed class When_the_tokens_per_minute_are_used_up(TwentyTokensPerMinute
         Assert.NotNull(retryAfter);
         Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
         var after = await fixture.Services.DevUsageAsync();
-        Assert.Equal((before.TokensThisMinute, before.TokensToday), (after.TokensThisMinute, after.TokensToday));
-        Assert.Equal(16, after.TokensThisMinute);
+        Assert.Equal((before.MinuteTokens.Total, before.DayTokens.Total), (after.MinuteTokens.Total, after.DayTokens.Total));
+        Assert.Equal(16, after.MinuteTokens.Total);
     }
 
     [Fact]
@@ -77,6 +77,6 @@ public sealed class When_the_tokens_per_minute_are_used_up(TwentyTokensPerMinute
         Assert.Equal("tokens_per_minute", problem.GetProperty("limit").GetString());
         Assert.Null(response.Headers.RetryAfter);
         var after = await fixture.Services.DevUsageAsync();
-        Assert.Equal((before.TokensThisMinute, before.TokensToday), (after.TokensThisMinute, after.TokensToday));
+        Assert.Equal((before.MinuteTokens.Total, before.DayTokens.Total), (after.MinuteTokens.Total, after.DayTokens.Total));
     }
 }

@@ -183,7 +183,7 @@ public sealed class When_a_completed_request_is_settled(EmbeddedApp app) : IClas
         var reservation = await Poll.UntilAsync(() => ledger.GetReservationAsync(DevTenantSeeder.TenantId, id),
             record => record?.State == ReservationState.Settled, "the reservation to be settled");
         Assert.Equal(promptTokens, reservation!.ChargedTokens);
-        Assert.Equal(promptTokens, (await ledger.GetUsageAsync(DevTenantSeeder.TenantId)).TokensToday);
+        Assert.Equal(promptTokens, (await ledger.GetUsageAsync(DevTenantSeeder.TenantId)).DayTokens.Total);
     }
 }
 

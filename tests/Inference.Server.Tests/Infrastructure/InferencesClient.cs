@@ -131,7 +131,7 @@ internal static class InferencesClient
     public static async Task AssertNothingReservedOrStoredAsync(this IServiceProvider services)
     {
         var usage = await services.DevUsageAsync();
-        Assert.Equal((0L, 0L), (usage.TokensThisMinute, usage.TokensToday));
+        Assert.Equal((0L, 0L), (usage.MinuteTokens.Total, usage.DayTokens.Total));
         Assert.Equal(0, await services.InferenceCountAsync());
     }
 
