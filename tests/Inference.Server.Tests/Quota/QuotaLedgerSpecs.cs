@@ -527,7 +527,7 @@ public abstract class QuotaLedgerSpecs
         var decision = await ReserveAsync(Guid.NewGuid(), 301, plan);
 
         Assert.Equal(new QuotaRejection(QuotaLimitKind.TokensPerMonth, 300, 0, 301, null), decision.Rejection);
-        Assert.True(decision.Rejection.ExceedsLimit);
+        Assert.True(decision.Rejection?.ExceedsLimit);
     }
 
     [Fact]
