@@ -143,7 +143,7 @@ curl -sf -u inference:inference -X PUT -H 'content-type: application/json' \
 export ConnectionStrings__RabbitMq="amqp://inference:inference@127.0.0.1:$rabbit_port/$name"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$pg_port;Username=inference;Password=inference;Database=$name"
 export ConnectionStrings__Redis="127.0.0.1:$redis_port"
-export Quota__KeyPrefix="$name" Dev__ApiKey=crash-check Database__ApplyMigrations=true
+export Quotas__KeyPrefix="$name" Dev__ApiKey=crash-check Database__ApplyMigrations=true
 export Orchestration__DeadlineSweepInterval=00:00:01 Logging__LogLevel__Default=Warning
 # Two models and two orchestrators share two cores: a worker that takes them all starves the rest.
 export Engine__IntraOpThreads=1

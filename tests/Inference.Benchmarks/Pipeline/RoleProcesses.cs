@@ -105,7 +105,7 @@ internal sealed class RoleProcesses : IAsyncDisposable
         start.Environment["ConnectionStrings__Postgres"] = sandbox.PostgresConnectionString;
         start.Environment["ConnectionStrings__RabbitMq"] = sandbox.RabbitMq.ToString();
         start.Environment["ConnectionStrings__Redis"] = sandbox.RedisConfiguration;
-        start.Environment["Quota__KeyPrefix"] = sandbox.Name;
+        start.Environment["Quotas__KeyPrefix"] = sandbox.Name;
         start.Environment["Dev__ApiKey"] = sandbox.ApiKey;
         start.Environment["Database__ApplyMigrations"] = "true";
         foreach (var (name, value) in _environment)

@@ -45,7 +45,7 @@ public sealed class IsolatedServices : IAsyncLifetime
         ["ConnectionStrings:Postgres"] = _database.ConnectionString,
         ["ConnectionStrings:RabbitMq"] = new UriBuilder(TestServices.RabbitMq) { Path = "/" + Uri.EscapeDataString(_name) }.Uri.ToString(),
         ["ConnectionStrings:Redis"] = TestServices.Redis,
-        ["Quota:KeyPrefix"] = _name,
+        ["Quotas:KeyPrefix"] = _name,
         ["Database:ApplyMigrations"] = "true",
     };
 
