@@ -83,6 +83,27 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     }
 
     [Fact]
+    public async Task A_rebuild_larger_than_one_script_writes_every_tenant()
+    {
+        var tenants = Enumerable.Range(0, 500).Select(i => $"tenant-{i:D3}").ToList();
+        foreach (var tenant in tenants)
+        {
+            Snapshots.Settled.Add(new(tenant, new DateOnly(2031, 5, 17), 1_000));
+            Snapshots.Open.Add(new OpenReservation(tenant, Guid.NewGuid(), 50, Start));
+        }
+
+        await Ledger.RestoreAsync();
+
+        var usages = await Task.WhenAll(tenants.Select(tenant => Ledger.GetUsageAsync(tenant)));
+        Assert.All(usages, usage => Assert.Equal(
+            (1_000L, 50L, 1_000L, 50L, 1L),
+            (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.MonthTokens.Used, usage.MonthTokens.Reserved, usage.Concurrent.Used)));
+        var last = Snapshots.Open[^1];
+        Assert.True((await Ledger.ReleaseAsync(last.TenantId, last.InferenceId)).Applied);
+        Assert.Equal(1, Snapshots.Reads);
+    }
+
+    [Fact]
     public async Task While_another_process_holds_the_rebuild_lock_a_reservation_waits_and_then_gives_up_to_retry()
     {
         await LoseDataAsync();
