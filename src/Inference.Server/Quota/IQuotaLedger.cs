@@ -67,8 +67,9 @@ public interface IQuotaLedger
 
     /// <summary>
     /// Rebuilds the ledger from <see cref="IQuotaSnapshotSource"/> if its data is lost, and does nothing otherwise.
-    /// <see cref="ReserveAsync"/> calls it when it finds the data lost; a host may call it at start to pay the rebuild
-    /// before the first request.
+    /// <see cref="ReserveAsync"/>, <see cref="SettleAsync"/> and <see cref="ReleaseAsync"/> call it when they find the
+    /// data lost (a settlement must find the reservation that the rebuild recreates); a host may call it at start to
+    /// pay the rebuild before the first request.
     /// </summary>
     /// <exception cref="TimeoutException">Another process is rebuilding and has not finished in time; retry.</exception>
     Task RestoreAsync(CancellationToken ct = default);

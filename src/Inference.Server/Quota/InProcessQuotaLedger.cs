@@ -109,14 +109,14 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(actualTokens);
-        return Task.FromResult(Finish(tenantId, inferenceId, ReservationState.Settled, actualTokens));
+        return FinishAsync(tenantId, inferenceId, ReservationState.Settled, actualTokens, ct);
     }
 
     public Task<QuotaSettlement> ReleaseAsync(
         string tenantId,
         Guid inferenceId,
         CancellationToken ct = default) =>
-        Task.FromResult(Finish(tenantId, inferenceId, ReservationState.Released, chargedTokens: 0));
+        FinishAsync(tenantId, inferenceId, ReservationState.Released, chargedTokens: 0, ct);
 
     public Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken ct = default)
     {
@@ -212,9 +212,24 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
 
     private Counter Replace(CounterKey key, DateTimeOffset expiresAt) => _counters[key] = new Counter(expiresAt);
 
-    private QuotaSettlement Finish(string tenantId, Guid inferenceId, ReservationState finalState, long chargedTokens)
+    private async Task<QuotaSettlement> FinishAsync(
+        string tenantId,
+        Guid inferenceId,
+        ReservationState finalState,
+        long chargedTokens,
+        CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
+        // Before the rebuild the reservation may exist only in the snapshot: finishing it first would leave the
+        // recreated one holding its tokens and its slot.
+        if (!_restored)
+            await RestoreAsync(ct).ConfigureAwait(false);
+
+        return Finish(tenantId, inferenceId, finalState, chargedTokens);
+    }
+
+    private QuotaSettlement Finish(string tenantId, Guid inferenceId, ReservationState finalState, long chargedTokens)
+    {
         var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
         var reservationKey = new ReservationKey(tenantId, inferenceId);
 

@@ -41,9 +41,9 @@ namespace Inference.Server.Quota;
 /// <item>
 /// <term><c>P:quota:restored</c></term>
 /// <description>
-/// Marker, no expiry: the ledger's data is whole. A reservation that finds it missing (Redis flushed, or failed over
-/// to an empty replica) rebuilds the ledger from <see cref="IQuotaSnapshotSource"/> first; <c>P:quota:restoring</c>
-/// (SET NX PX) lets one process do it while the others wait for the marker.
+/// Marker, no expiry: the ledger's data is whole. A reservation, settlement or release that finds it missing (Redis
+/// flushed, or failed over to an empty replica) rebuilds the ledger from <see cref="IQuotaSnapshotSource"/> first;
+/// <c>P:quota:restoring</c> (SET NX PX) lets one process do it while the others wait for the marker.
 /// </description>
 /// </item>
 /// </list>
@@ -140,6 +140,9 @@ public sealed class RedisQuotaLedger : IQuotaLedger
 
     // Settle and release differ only in the final state and the tokens charged (release charges nothing).
     private static readonly LuaScript FinishScript = LuaScript.Prepare(LuaHelpers + """
+        -- No marker: the reservation may be lost and about to be recreated; answering 'not reserved' now would leave
+        -- the recreated one holding its tokens and its slot.
+        if redis.call('EXISTS', @markerKey) == 0 then return {'lost'} end
         local record = redis.call('HMGET', @reservationKey, 'state', 'tokens', 'charged', 'minute', 'day', 'month')
         local state, tokens = record[1], record[2]
         if not state then return {'not_reserved', '0', '0'} end
@@ -497,21 +500,31 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
-        var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
         var tenantKeyPrefix = TenantKeyPrefix(tenantId);
+        RedisValue[] reply;
+        for (var attempt = 0; ; attempt++)
+        {
+            var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
+            reply = (RedisValue[])(await EvaluateAsync(
+                FinishScript,
+                new
+                {
+                    markerKey = MarkerKey,
+                    reservationKey = ReservationKey(tenantId, inferenceId),
+                    concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                    tenantKeyPrefix,
+                    finalState,
+                    chargedTokens,
+                    nowMs = now.ToUnixTimeMilliseconds(),
+                },
+                ct).ConfigureAwait(false))!;
+            if (reply.Length > 1)
+                break;
+            if (attempt > 0)
+                throw new TimeoutException("The quota ledger's data was lost again while it was being rebuilt.");
 
-        var reply = (RedisValue[])(await EvaluateAsync(
-            FinishScript,
-            new
-            {
-                reservationKey = ReservationKey(tenantId, inferenceId),
-                concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
-                tenantKeyPrefix,
-                finalState,
-                chargedTokens,
-                nowMs = now.ToUnixTimeMilliseconds(),
-            },
-            ct).ConfigureAwait(false))!;
+            await RestoreAsync(ct).ConfigureAwait(false);
+        }
 
         var outcome = (string)reply[0]! switch
         {

@@ -692,6 +692,22 @@ public abstract class QuotaLedgerSpecs
     }
 
     [Fact]
+    public async Task A_settlement_that_comes_first_after_a_loss_rebuilds_and_finds_its_reservation()
+    {
+        var open = Guid.NewGuid();
+        await ReserveAsync(open, 500);
+        Snapshots.Open.Add(new OpenReservation(Tenant, open, 500, Start));
+        await LoseDataAsync();
+
+        var settlement = await Ledger.SettleAsync(Tenant, open, 200);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.Applied, 500, 200), settlement);
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((200, 0, 200, 0, 0), (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.MinuteTokens.Used,
+            usage.MinuteTokens.Reserved, usage.Concurrent.Used));
+    }
+
+    [Fact]
     public async Task Concurrent_reservations_after_a_loss_rebuild_once()
     {
         Snapshots.Settled.Add(new(Tenant, new DateOnly(2031, 5, 17), 9_990));
