@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 declare -A benchmarks=(
   [pipeline]="CPU, messages and commits per request through api, orchestrator and worker processes (about 2.5 minutes)"
   [webhooks]="deliveries per second from one orchestrator process to fast loopback receivers (about 1 minute)"
+  [quota]="reservations per second and ReserveAsync/SettleAsync latency of the Redis and in-process quota ledgers (about 1 minute)"
 )
 
 usage() {

@@ -7,7 +7,10 @@ using Inference.Benchmarks.Pipeline;
 //   Inference.Benchmarks NAME [options of NAME]
 //
 // Each benchmark prints its figures and writes them as JSON (artifacts/bench/NAME.json by default).
-IBenchmark[] benchmarks = [new PipelineBenchmark(), new Inference.Benchmarks.Webhooks.WebhooksBenchmark()];
+IBenchmark[] benchmarks =
+[
+    new PipelineBenchmark(), new Inference.Benchmarks.Webhooks.WebhooksBenchmark(), new Inference.Benchmarks.Quota.QuotaBenchmark(),
+];
 
 if (args is not [var name, ..] || benchmarks.FirstOrDefault(b => b.Name == name) is not { } benchmark)
 {

@@ -5,59 +5,80 @@ namespace Inference.Server.Quota;
 
 /// <summary>
 /// The quota ledger of the embedded single-process mode: the semantics of <see cref="RedisQuotaLedger"/>, counters
-/// and reservations kept in memory (and lost on restart). Counters and reservations expire at the same instants as
-/// their Redis keys would, measured on the injected <see cref="TimeProvider"/>.
+/// and reservations kept in memory behind one lock. Counters and reservations expire at the same instants as their
+/// Redis keys would, measured on the injected <see cref="TimeProvider"/>.
 /// </summary>
+/// <remarks>
+/// A new process has lost everything an earlier one counted, so the ledger starts "lost" and rebuilds itself from
+/// <see cref="IQuotaSnapshotSource"/> on first use (or when <see cref="RestoreAsync"/> is called at start).
+/// </remarks>
 public sealed class InProcessQuotaLedger : IQuotaLedger
 {
     // Expired entries are ignored when read; the sweep only bounds memory, so once a minute is plenty.
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
+    private readonly IQuotaSnapshotSource _snapshots;
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _reservationRetention;
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _restoring = new(1, 1);
     private readonly Dictionary<CounterKey, Counter> _counters = [];
+    private readonly Dictionary<string, long> _concurrent = new(StringComparer.Ordinal);
     private readonly Dictionary<ReservationKey, StoredReservation> _reservations = [];
     private DateTimeOffset _nextSweepAt = DateTimeOffset.MinValue;
+    private volatile bool _restored;
 
-    public InProcessQuotaLedger(IOptions<QuotaOptions> options, TimeProvider timeProvider)
+    public InProcessQuotaLedger(IQuotaSnapshotSource snapshots, IOptions<QuotaOptions> options, TimeProvider timeProvider)
     {
+        ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
+        _snapshots = snapshots;
         _timeProvider = timeProvider;
         _reservationRetention = options.Value.ReservationRetention;
     }
 
-    public Task<QuotaDecision> ReserveAsync(
+    public async Task<QuotaDecision> ReserveAsync(
         QuotaReservation reservation,
-        QuotaLimits limits,
-        CancellationToken cancellationToken = default)
+        QuotaPlan plan,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(reservation);
-        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (!_restored)
+            await RestoreAsync(ct).ConfigureAwait(false);
+
         var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
-        var reservationKey = new ReservationKey(reservation.TenantId, reservation.InferenceId);
-        var minuteKey = new CounterKey(reservation.TenantId, windows.MinuteId);
-        var dayKey = new CounterKey(reservation.TenantId, windows.DayId);
+        var tenant = reservation.TenantId;
+        var reservationKey = new ReservationKey(tenant, reservation.InferenceId);
+        var minuteKey = new CounterKey(tenant, windows.MinuteId);
+        var dayKey = new CounterKey(tenant, windows.DayId);
+        var monthKey = new CounterKey(tenant, windows.MonthId);
 
         lock (_gate)
         {
             SweepExpired(windows.Now);
             if (TryGetReservation(reservationKey, windows.Now, out var existing))
-                return Task.FromResult(existing.Record.Decision);
+                return existing.Record.Decision;
 
-            var rejection = QuotaRules.Check(
-                reservation.Tokens,
-                limits,
-                CountedTokens(minuteKey, windows.Now),
-                CountedTokens(dayKey, windows.Now),
-                windows);
+            var minute = Find(minuteKey, windows.Now);
+            var counts = new TenantCounts(
+                minute?.Requests ?? 0,
+                minute?.Count ?? default,
+                Find(dayKey, windows.Now)?.Count ?? default,
+                Find(monthKey, windows.Now)?.Count ?? default,
+                _concurrent.GetValueOrDefault(tenant));
+            var rejection = QuotaRules.Check(reservation.Tokens, plan, counts, windows);
 
             QuotaDecision decision;
             if (rejection is null)
             {
-                Count(minuteKey, reservation.Tokens, windows.MinuteCounterExpiresAt, windows.Now);
-                Count(dayKey, reservation.Tokens, windows.DayCounterExpiresAt, windows.Now);
+                var minuteCounter = GetOrCreate(minuteKey, windows.MinuteCounterExpiresAt, windows.Now);
+                minuteCounter.Reserved += reservation.Tokens;
+                minuteCounter.Requests++;
+                GetOrCreate(dayKey, windows.DayCounterExpiresAt, windows.Now).Reserved += reservation.Tokens;
+                GetOrCreate(monthKey, windows.MonthCounterExpiresAt, windows.Now).Reserved += reservation.Tokens;
+                _concurrent[tenant] = counts.Concurrent + 1;
                 decision = QuotaDecision.Reserved(reservation.Tokens);
             }
             else
@@ -66,17 +87,18 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
             }
 
             var record = new ReservationRecord(
-                reservation.TenantId,
+                tenant,
                 reservation.InferenceId,
                 decision.IsReserved ? ReservationState.Reserved : ReservationState.Rejected,
                 decision,
                 windows.MinuteStart,
                 windows.DayStart,
+                windows.MonthStart,
                 windows.Now,
                 ChargedTokens: null,
                 FinishedAt: null);
             _reservations[reservationKey] = new StoredReservation(record, windows.Now + _reservationRetention);
-            return Task.FromResult(decision);
+            return decision;
         }
     }
 
@@ -84,36 +106,40 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         string tenantId,
         Guid inferenceId,
         long actualTokens,
-        CancellationToken cancellationToken = default)
+        CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(actualTokens);
-        return Task.FromResult(Finish(tenantId, inferenceId, ReservationState.Settled, actualTokens));
+        return FinishAsync(tenantId, inferenceId, ReservationState.Settled, actualTokens, ct);
     }
 
     public Task<QuotaSettlement> ReleaseAsync(
         string tenantId,
         Guid inferenceId,
-        CancellationToken cancellationToken = default) =>
-        Task.FromResult(Finish(tenantId, inferenceId, ReservationState.Released, chargedTokens: 0));
+        CancellationToken ct = default) =>
+        FinishAsync(tenantId, inferenceId, ReservationState.Released, chargedTokens: 0, ct);
 
-    public Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken cancellationToken = default)
+    public Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
         var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
         lock (_gate)
         {
+            var minute = Find(new CounterKey(tenantId, windows.MinuteId), windows.Now);
+            var day = Find(new CounterKey(tenantId, windows.DayId), windows.Now);
+            var month = Find(new CounterKey(tenantId, windows.MonthId), windows.Now);
             return Task.FromResult(new QuotaUsage(
-                CountedTokens(new CounterKey(tenantId, windows.MinuteId), windows.Now),
-                CountedTokens(new CounterKey(tenantId, windows.DayId), windows.Now),
-                windows.MinuteEnd,
-                windows.DayEnd));
+                new QuotaWindowUsage(minute?.Requests ?? 0, 0, windows.MinuteEnd),
+                new QuotaWindowUsage(minute?.Used ?? 0, minute?.Reserved ?? 0, windows.MinuteEnd),
+                new QuotaWindowUsage(day?.Used ?? 0, day?.Reserved ?? 0, windows.DayEnd),
+                new QuotaWindowUsage(month?.Used ?? 0, month?.Reserved ?? 0, windows.MonthEnd),
+                new QuotaWindowUsage(_concurrent.GetValueOrDefault(tenantId), 0, null)));
         }
     }
 
     public Task<ReservationRecord?> GetReservationAsync(
         string tenantId,
         Guid inferenceId,
-        CancellationToken cancellationToken = default)
+        CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
         var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
@@ -124,9 +150,86 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         }
     }
 
-    private QuotaSettlement Finish(string tenantId, Guid inferenceId, ReservationState finalState, long chargedTokens)
+    public async Task RestoreAsync(CancellationToken ct = default)
+    {
+        if (_restored)
+            return;
+
+        // One rebuild at a time; whoever waited finds it done.
+        await _restoring.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_restored)
+                return;
+
+            var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
+            var snapshot = await _snapshots.ReadAsync(windows.Now, ct).ConfigureAwait(false);
+            var plans = QuotaRebuild.Plan(snapshot, windows);
+            lock (_gate)
+            {
+                foreach (var plan in plans)
+                    Apply(plan, windows);
+
+                _restored = true;
+            }
+        }
+        finally
+        {
+            _restoring.Release();
+        }
+    }
+
+    private void Apply(TenantRebuild plan, QuotaWindows windows)
+    {
+        var tenant = plan.TenantId;
+        var minute = Replace(new CounterKey(tenant, windows.MinuteId), windows.MinuteCounterExpiresAt);
+        minute.Reserved = plan.MinuteReserved;
+        minute.Requests = plan.MinuteRequests;
+        var day = Replace(new CounterKey(tenant, windows.DayId), windows.DayCounterExpiresAt);
+        (day.Used, day.Reserved) = (plan.Day.Used, plan.Day.Reserved);
+        var month = Replace(new CounterKey(tenant, windows.MonthId), windows.MonthCounterExpiresAt);
+        (month.Used, month.Reserved) = (plan.Month.Used, plan.Month.Reserved);
+        _concurrent[tenant] = plan.Open.Count;
+
+        foreach (var open in plan.Open)
+        {
+            var at = QuotaWindows.At(open.ReservedAt);
+            var record = new ReservationRecord(
+                tenant,
+                open.InferenceId,
+                ReservationState.Reserved,
+                QuotaDecision.Reserved(open.Tokens),
+                at.MinuteStart,
+                at.DayStart,
+                at.MonthStart,
+                at.Now,
+                ChargedTokens: null,
+                FinishedAt: null);
+            _reservations[new ReservationKey(tenant, open.InferenceId)] =
+                new StoredReservation(record, windows.Now + _reservationRetention);
+        }
+    }
+
+    private Counter Replace(CounterKey key, DateTimeOffset expiresAt) => _counters[key] = new Counter(expiresAt);
+
+    private async Task<QuotaSettlement> FinishAsync(
+        string tenantId,
+        Guid inferenceId,
+        ReservationState finalState,
+        long chargedTokens,
+        CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
+        // Before the rebuild the reservation may exist only in the snapshot: finishing it first would leave the
+        // recreated one holding its tokens and its slot.
+        if (!_restored)
+            await RestoreAsync(ct).ConfigureAwait(false);
+
+        return Finish(tenantId, inferenceId, finalState, chargedTokens);
+    }
+
+    private QuotaSettlement Finish(string tenantId, Guid inferenceId, ReservationState finalState, long chargedTokens)
+    {
         var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
         var reservationKey = new ReservationKey(tenantId, inferenceId);
 
@@ -154,10 +257,23 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
                     break;
             }
 
-            // Correct the windows the tokens were counted in, never the current ones.
-            var delta = chargedTokens - reservedTokens;
-            Adjust(new CounterKey(tenantId, QuotaWindows.FormatMinuteId(record.MinuteWindow)), delta, now);
-            Adjust(new CounterKey(tenantId, QuotaWindows.FormatDayId(record.DayWindow)), delta, now);
+            // Correct the windows the tokens were counted in, never the current ones; an expired window stays gone.
+            foreach (var windowId in new[]
+            {
+                QuotaWindows.FormatMinuteId(record.MinuteWindow),
+                QuotaWindows.FormatDayId(record.DayWindow),
+                QuotaWindows.FormatMonthId(record.MonthWindow),
+            })
+            {
+                if (Find(new CounterKey(tenantId, windowId), now) is { } counter)
+                {
+                    counter.Reserved = Math.Max(0, counter.Reserved - reservedTokens);
+                    counter.Used += chargedTokens;
+                }
+            }
+
+            if (_concurrent.TryGetValue(tenantId, out var slots))
+                _concurrent[tenantId] = Math.Max(0, slots - 1);
 
             _reservations[reservationKey] = stored with
             {
@@ -184,38 +300,27 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         return false;
     }
 
-    private long CountedTokens(CounterKey key, DateTimeOffset now) =>
-        TryGetCounter(key, now, out var counter) ? counter.Tokens : 0;
-
-    private void Count(CounterKey key, long tokens, DateTimeOffset expiresAt, DateTimeOffset now)
+    private Counter GetOrCreate(CounterKey key, DateTimeOffset expiresAt, DateTimeOffset now)
     {
         // Like the Redis key, a counter gets its expiry when created and keeps it, however often it is counted in.
-        if (!TryGetCounter(key, now, out var counter))
-            _counters[key] = counter = new Counter(expiresAt);
+        if (Find(key, now) is { } counter)
+            return counter;
 
-        counter.Tokens += tokens;
-    }
-
-    private void Adjust(CounterKey key, long delta, DateTimeOffset now)
-    {
-        // An expired window stays gone, as in Redis; a correction never takes a counter below zero.
-        if (TryGetCounter(key, now, out var counter))
-            counter.Tokens = Math.Max(0, counter.Tokens + delta);
+        return _counters[key] = new Counter(expiresAt);
     }
 
     /// <summary>Finds a live counter and, as Redis does on access, drops one that has expired.</summary>
-    private bool TryGetCounter(CounterKey key, DateTimeOffset now, [NotNullWhen(true)] out Counter? counter)
+    private Counter? Find(CounterKey key, DateTimeOffset now)
     {
-        if (_counters.TryGetValue(key, out counter))
+        if (_counters.TryGetValue(key, out var counter))
         {
             if (now < counter.ExpiresAt)
-                return true;
+                return counter;
 
             _counters.Remove(key);
         }
 
-        counter = null;
-        return false;
+        return null;
     }
 
     private void SweepExpired(DateTimeOffset now)
@@ -237,7 +342,9 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         }
     }
 
-    /// <summary>A tenant's counter for one window; minute ids (12 digits) and day ids (8 digits) never collide.</summary>
+    /// <summary>
+    /// A tenant's counter for one window; minute ids (12 digits), day ids (8) and month ids (6) never collide.
+    /// </summary>
     private readonly record struct CounterKey(string TenantId, string WindowId);
 
     private readonly record struct ReservationKey(string TenantId, Guid InferenceId);
@@ -246,7 +353,14 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
     {
         public DateTimeOffset ExpiresAt { get; } = expiresAt;
 
-        public long Tokens { get; set; }
+        public long Used { get; set; }
+
+        public long Reserved { get; set; }
+
+        /// <summary>Requests admitted in the window; counted in minute windows only.</summary>
+        public long Requests { get; set; }
+
+        public WindowCount Count => new(Used, Reserved);
     }
 
     private sealed record StoredReservation(ReservationRecord Record, DateTimeOffset ExpiresAt);

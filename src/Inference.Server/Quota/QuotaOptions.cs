@@ -3,7 +3,7 @@ namespace Inference.Server.Quota;
 /// <summary>Settings of the quota ledger, bound from the configuration section <see cref="SectionName"/>.</summary>
 public sealed class QuotaOptions
 {
-    public const string SectionName = "Quota";
+    public const string SectionName = "Quotas";
 
     /// <summary>
     /// First segment of every Redis key the ledger writes, so that several deployments (or test runs) can share
@@ -16,4 +16,11 @@ public sealed class QuotaOptions
     /// must outlast the longest time a message can wait in a queue or a saga can stay unfinished.
     /// </summary>
     public TimeSpan ReservationRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Redis unreachable (connection or timeout failures) =&gt; admit without counting. Off by default: an outage
+    /// then holds requests until Redis is back, which keeps every limit; on, it keeps serving and stops limiting
+    /// (a warning is logged at most once a minute while it does).
+    /// </summary>
+    public bool FailOpen { get; set; }
 }

@@ -1,5 +1,19 @@
 namespace Inference.Server.Quota;
 
+/// <summary>What one of a tenant's token windows holds: settled and reserved tokens, kept apart.</summary>
+internal readonly record struct WindowCount(long Used, long Reserved)
+{
+    public long Total => Used + Reserved;
+}
+
+/// <summary>What a tenant's current windows hold when a reservation is decided.</summary>
+internal readonly record struct TenantCounts(
+    long Requests,
+    WindowCount Minute,
+    WindowCount Day,
+    WindowCount Month,
+    long Concurrent);
+
 /// <summary>
 /// The admission rule, in one place for the in-process ledger; <see cref="RedisQuotaLedger"/>'s Lua script states
 /// the same rule and the shared test suite holds the two to it.
@@ -7,40 +21,37 @@ namespace Inference.Server.Quota;
 internal static class QuotaRules
 {
     /// <summary>
-    /// Why <paramref name="tokens"/> may not be counted on top of the current usage, or <see langword="null"/> if
-    /// they fit. A request that can never fit is reported first, as waiting would not help; then the day, because
-    /// when both windows are full only the day's reset lets the request through.
+    /// Why <paramref name="tokens"/> (one request, one slot) may not be counted on top of <paramref name="counts"/>, or
+    /// <see langword="null"/> if they fit. A request that can never fit is reported first (month, day, minute), as
+    /// waiting would not help; then the windows from the longest to the shortest, because when several are full only
+    /// the longest one's reset lets the request through; then requests per minute, then concurrency.
     /// </summary>
-    public static QuotaRejection? Check(
-        long tokens,
-        QuotaLimits limits,
-        long minuteUsed,
-        long dayUsed,
-        QuotaWindows windows)
+    public static QuotaRejection? Check(long tokens, QuotaPlan plan, TenantCounts counts, QuotaWindows windows)
     {
-        if (IsLimited(limits.TokensPerMinute) && tokens > limits.TokensPerMinute)
-            return Reject(QuotaLimitKind.TokensPerMinute, limits.TokensPerMinute, minuteUsed, retryAfter: null);
+        const long Unlimited = long.MaxValue;
+        var month = plan.TokensPerMonth ?? Unlimited;
+        var day = plan.TokensPerDay ?? Unlimited;
+        var minute = plan.TokensPerMinute ?? Unlimited;
+        var requests = plan.RequestsPerMinute ?? Unlimited;
+        var concurrent = plan.MaxConcurrent ?? Unlimited;
 
-        if (IsLimited(limits.TokensPerDay) && tokens > limits.TokensPerDay)
-            return Reject(QuotaLimitKind.TokensPerDay, limits.TokensPerDay, dayUsed, retryAfter: null);
-
-        if (IsLimited(limits.TokensPerDay) && dayUsed + tokens > limits.TokensPerDay)
-            return Reject(QuotaLimitKind.TokensPerDay, limits.TokensPerDay, dayUsed, windows.DayEnd - windows.Now);
-
-        if (IsLimited(limits.TokensPerMinute) && minuteUsed + tokens > limits.TokensPerMinute)
-        {
-            return Reject(
-                QuotaLimitKind.TokensPerMinute,
-                limits.TokensPerMinute,
-                minuteUsed,
-                windows.MinuteEnd - windows.Now);
-        }
+        if (tokens > month)
+            return new(QuotaLimitKind.TokensPerMonth, month, counts.Month.Total, tokens, null);
+        if (tokens > day)
+            return new(QuotaLimitKind.TokensPerDay, day, counts.Day.Total, tokens, null);
+        if (tokens > minute)
+            return new(QuotaLimitKind.TokensPerMinute, minute, counts.Minute.Total, tokens, null);
+        if (counts.Month.Total + tokens > month)
+            return new(QuotaLimitKind.TokensPerMonth, month, counts.Month.Total, tokens, windows.MonthEnd - windows.Now);
+        if (counts.Day.Total + tokens > day)
+            return new(QuotaLimitKind.TokensPerDay, day, counts.Day.Total, tokens, windows.DayEnd - windows.Now);
+        if (counts.Minute.Total + tokens > minute)
+            return new(QuotaLimitKind.TokensPerMinute, minute, counts.Minute.Total, tokens, windows.MinuteEnd - windows.Now);
+        if (counts.Requests + 1 > requests)
+            return new(QuotaLimitKind.RequestsPerMinute, requests, counts.Requests, 1, windows.MinuteEnd - windows.Now);
+        if (counts.Concurrent + 1 > concurrent)
+            return new(QuotaLimitKind.Concurrency, concurrent, counts.Concurrent, 1, QuotaWindows.ConcurrencyRetryAfter);
 
         return null;
     }
-
-    private static bool IsLimited(long limit) => limit > 0;
-
-    private static QuotaRejection Reject(QuotaLimitKind kind, long limit, long used, TimeSpan? retryAfter) =>
-        new(kind, limit, Math.Max(0, limit - used), retryAfter);
 }

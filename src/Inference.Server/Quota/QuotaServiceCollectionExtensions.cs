@@ -8,7 +8,8 @@ public static class QuotaServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="RedisQuotaLedger"/> as the <see cref="IQuotaLedger"/>, with <see cref="QuotaOptions"/>
-    /// bound from the configuration section <c>Quota</c>. The host registers the <see cref="IConnectionMultiplexer"/>.
+    /// bound from the configuration section <c>Quotas</c>. The host registers the <see cref="IConnectionMultiplexer"/>
+    /// and the <see cref="IQuotaSnapshotSource"/> a lost ledger is rebuilt from.
     /// </summary>
     public static IServiceCollection AddRedisQuotaLedger(this IServiceCollection services)
     {
@@ -20,7 +21,8 @@ public static class QuotaServiceCollectionExtensions
 
     /// <summary>
     /// Registers <see cref="InProcessQuotaLedger"/> as the <see cref="IQuotaLedger"/>, for the single-process mode
-    /// where every role runs in one process and no Redis is configured.
+    /// where every role runs in one process and no Redis is configured. The host registers the
+    /// <see cref="IQuotaSnapshotSource"/> it rebuilds from when the process starts.
     /// </summary>
     public static IServiceCollection AddInProcessQuotaLedger(this IServiceCollection services)
     {
@@ -35,10 +37,10 @@ public static class QuotaServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<QuotaOptions>()
             .BindConfiguration(QuotaOptions.SectionName)
-            .Validate(options => !string.IsNullOrWhiteSpace(options.KeyPrefix), "Quota:KeyPrefix must not be empty.")
+            .Validate(options => !string.IsNullOrWhiteSpace(options.KeyPrefix), "Quotas:KeyPrefix must not be empty.")
             .Validate(
                 options => options.ReservationRetention > TimeSpan.Zero,
-                "Quota:ReservationRetention must be positive.")
+                "Quotas:ReservationRetention must be positive.")
             .ValidateOnStart();
     }
 }

@@ -1,12 +1,24 @@
 namespace Inference.Server.Quota;
 
-/// <summary>A tenant's token usage in the current UTC windows, reserved-but-unsettled tokens included.</summary>
-/// <param name="TokensThisMinute">Tokens counted in the current UTC calendar minute.</param>
-/// <param name="TokensToday">Tokens counted in the current UTC calendar day.</param>
-/// <param name="MinuteResetsAt">When the current minute window ends (the next minute starts from zero).</param>
-/// <param name="DayResetsAt">When the current day window ends: the next UTC midnight.</param>
+/// <summary>One window of a tenant's usage.</summary>
+/// <param name="Used">Settled tokens (or requests made, or concurrency slots taken).</param>
+/// <param name="Reserved">Tokens of admitted requests that have not been settled or released yet.</param>
+/// <param name="ResetsAt">When the window ends and the next one starts from zero; <see langword="null"/> for concurrency.</param>
+public readonly record struct QuotaWindowUsage(long Used, long Reserved, DateTimeOffset? ResetsAt)
+{
+    /// <summary>What admission compares with the limit: settled plus reserved.</summary>
+    public long Total => Used + Reserved;
+}
+
+/// <summary>A tenant's usage in the current UTC windows.</summary>
+/// <param name="Requests">Requests admitted in the current UTC minute (<see cref="QuotaWindowUsage.Reserved"/> is 0).</param>
+/// <param name="MinuteTokens">Tokens of the current UTC minute.</param>
+/// <param name="DayTokens">Tokens of the current UTC day.</param>
+/// <param name="MonthTokens">Tokens of the current UTC month.</param>
+/// <param name="Concurrent">Admitted requests not yet settled or released (<see cref="QuotaWindowUsage.Used"/>).</param>
 public sealed record QuotaUsage(
-    long TokensThisMinute,
-    long TokensToday,
-    DateTimeOffset MinuteResetsAt,
-    DateTimeOffset DayResetsAt);
+    QuotaWindowUsage Requests,
+    QuotaWindowUsage MinuteTokens,
+    QuotaWindowUsage DayTokens,
+    QuotaWindowUsage MonthTokens,
+    QuotaWindowUsage Concurrent);

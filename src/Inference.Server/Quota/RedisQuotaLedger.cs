@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -11,33 +12,46 @@ namespace Inference.Server.Quota;
 /// <para>Key layout (<c>P</c> is <see cref="QuotaOptions.KeyPrefix"/>, <c>T</c> the tenant id):</para>
 /// <list type="table">
 /// <item>
-/// <term><c>P:quota:{T}:minute:yyyyMMddHHmm</c></term>
+/// <term><c>P:quota:{T}:window:minute:yyyyMMddHHmm</c></term>
 /// <description>
-/// String counter: tokens counted in that UTC calendar minute. Expires 2 minutes after the minute ends.
+/// Hash: <c>used</c> (settled tokens), <c>reserved</c> (tokens of requests not finished), <c>requests</c> (requests
+/// admitted) of that UTC calendar minute. Expires 2 minutes after the minute ends.
 /// </description>
 /// </item>
 /// <item>
-/// <term><c>P:quota:{T}:day:yyyyMMdd</c></term>
+/// <term><c>P:quota:{T}:window:day:yyyyMMdd</c>, <c>P:quota:{T}:window:month:yyyyMM</c></term>
 /// <description>
-/// String counter: the tenant's token total for that UTC calendar day. Expires 2 days after the day ends.
+/// Hash: <c>used</c> and <c>reserved</c> of that UTC calendar day or month. Expires 2 days after the window ends.
 /// </description>
+/// </item>
+/// <item>
+/// <term><c>P:quota:{T}:concurrent</c></term>
+/// <description>String counter: the tenant's reservations in state reserved. No expiry.</description>
 /// </item>
 /// <item>
 /// <term><c>P:quota:{T}:reservation:{inference id, 36 characters, lower case}</c></term>
 /// <description>
-/// Hash: <c>state</c> (reserved, settled, released, rejected), <c>tenant</c>, <c>tokens</c>, <c>minute</c> and
-/// <c>day</c> (ids of the windows the tokens were counted in), <c>decided_at</c> (Unix ms); once finished
-/// <c>charged</c> and <c>finished_at</c>; when rejected <c>limit</c> (tokens_per_minute, tokens_per_day),
-/// <c>limit_tokens</c>, <c>remaining</c>, <c>retry_after_ms</c> (-1: the request can never fit).
-/// Expires <see cref="QuotaOptions.ReservationRetention"/> after the decision.
+/// Hash: <c>state</c> (reserved, settled, released, rejected), <c>tenant</c>, <c>tokens</c>, <c>minute</c>,
+/// <c>day</c> and <c>month</c> (ids of the windows the tokens were counted in), <c>decided_at</c> (Unix ms); once
+/// finished <c>charged</c> and <c>finished_at</c>; when rejected <c>limit</c> (the code of
+/// <see cref="QuotaLimitKind"/>), <c>limit_value</c>, <c>used</c>, <c>requested</c>, <c>retry_after_ms</c> (-1: the
+/// request can never fit). Expires <see cref="QuotaOptions.ReservationRetention"/> after the decision.
+/// </description>
+/// </item>
+/// <item>
+/// <term><c>P:quota:restored</c></term>
+/// <description>
+/// Marker, no expiry: the ledger's data is whole. A reservation, settlement or release that finds it missing (Redis
+/// flushed, or failed over to an empty replica) rebuilds the ledger from <see cref="IQuotaSnapshotSource"/> first;
+/// <c>P:quota:restoring</c> (SET NX PX) lets one process do it while the others wait for the marker.
 /// </description>
 /// </item>
 /// </list>
 /// <para>
-/// Counters count reserved tokens at once and are corrected when settled or released. A counter's expiry is set
-/// once, when the counter is created, from the end of its window (never refreshed by later requests), and a
-/// settlement never recreates a counter that has expired. The <c>{T}</c> hash tag puts all of a tenant's keys in
-/// one Redis Cluster slot: a script may then derive the window keys from the reservation it reads.
+/// Window hashes are created by a reservation, with an expiry set once from the end of their window (never refreshed
+/// by later requests); a settlement never recreates a window that has expired. The <c>{T}</c> hash tag puts each
+/// tenant's keys in one Redis Cluster slot; the marker and the rebuild span tenants, so the ledger as a whole expects
+/// one primary (standalone or Sentinel), not a Cluster.
 /// </para>
 /// <para>
 /// Time comes from the injected <see cref="TimeProvider"/>, not from Redis' clock, so that this ledger and
@@ -46,46 +60,78 @@ namespace Inference.Server.Quota;
 /// </remarks>
 public sealed class RedisQuotaLedger : IQuotaLedger
 {
-    private const string ReplyFields = "'state', 'tokens', 'limit', 'limit_tokens', 'remaining', 'retry_after_ms'";
+    /// <summary>Rebuild writes are sent in scripts of about this many arguments, each atomic.</summary>
+    private const int RebuildChunkArguments = 4_000;
+
+    private const string ReplyFields =
+        "'state', 'tokens', 'limit', 'limit_value', 'used', 'requested', 'retry_after_ms'";
 
     // Lua 5.1 numbers are doubles; '%d' writes them back as plain integers where tostring would use exponents.
-    private const string LuaHelpers = "local function int(n) return string.format('%d', n) end\n";
+    private const string LuaHelpers = """
+        local function int(n) return string.format('%d', n) end
+        local function num(v) return tonumber(v or '0') or 0 end
+        """ + "\n";
 
     private static readonly LuaScript ReserveScript = LuaScript.Prepare(LuaHelpers + $$"""
+        -- No marker: the data was lost, and deciding on empty counters would admit what the limits refuse.
+        if redis.call('EXISTS', @markerKey) == 0 then return {'lost'} end
         -- A redelivered reservation gets the first decision back and counts nothing.
         if redis.call('EXISTS', @reservationKey) == 1 then
           return redis.call('HMGET', @reservationKey, {{ReplyFields}})
         end
 
         local tokens = tonumber(@tokens)
-        local minuteLimit = tonumber(@minuteLimit)
-        local dayLimit = tonumber(@dayLimit)
-        local minuteUsed = tonumber(redis.call('GET', @minuteKey) or '0')
-        local dayUsed = tonumber(redis.call('GET', @dayKey) or '0')
+        local minute = redis.call('HMGET', @minuteKey, 'used', 'reserved', 'requests')
+        local day = redis.call('HMGET', @dayKey, 'used', 'reserved')
+        local month = redis.call('HMGET', @monthKey, 'used', 'reserved')
+        local minuteTotal = num(minute[1]) + num(minute[2])
+        local dayTotal = num(day[1]) + num(day[2])
+        local monthTotal = num(month[1]) + num(month[2])
+        local requests = num(minute[3])
+        local concurrent = num(redis.call('GET', @concurrentKey))
+        -- A limit of -1 is no limit.
+        local function over(limit, value) local l = tonumber(limit) return l >= 0 and value > l end
 
-        -- Same order as QuotaRules.Check: hopeless requests first, then the day, whose reset is the later one.
-        local limit, limitTokens, used, retryAfterMs
-        if minuteLimit > 0 and tokens > minuteLimit then
-          limit, limitTokens, used, retryAfterMs = 'tokens_per_minute', minuteLimit, minuteUsed, '-1'
-        elseif dayLimit > 0 and tokens > dayLimit then
-          limit, limitTokens, used, retryAfterMs = 'tokens_per_day', dayLimit, dayUsed, '-1'
-        elseif dayLimit > 0 and dayUsed + tokens > dayLimit then
-          limit, limitTokens, used, retryAfterMs = 'tokens_per_day', dayLimit, dayUsed, @dayRetryAfterMs
-        elseif minuteLimit > 0 and minuteUsed + tokens > minuteLimit then
-          limit, limitTokens, used, retryAfterMs = 'tokens_per_minute', minuteLimit, minuteUsed, @minuteRetryAfterMs
+        -- Same order as QuotaRules.Check: hopeless requests first, then month, day, minute, requests, concurrency.
+        local limit, limitValue, used, requested, retryAfterMs
+        if over(@monthLimit, tokens) then
+          limit, limitValue, used, requested, retryAfterMs = 'quota_monthly_tokens', @monthLimit, monthTotal, tokens, '-1'
+        elseif over(@dayLimit, tokens) then
+          limit, limitValue, used, requested, retryAfterMs = 'quota_daily_tokens', @dayLimit, dayTotal, tokens, '-1'
+        elseif over(@minuteLimit, tokens) then
+          limit, limitValue, used, requested, retryAfterMs = 'rate_limit_tokens', @minuteLimit, minuteTotal, tokens, '-1'
+        elseif over(@monthLimit, monthTotal + tokens) then
+          limit, limitValue, used, requested, retryAfterMs =
+            'quota_monthly_tokens', @monthLimit, monthTotal, tokens, @monthRetryAfterMs
+        elseif over(@dayLimit, dayTotal + tokens) then
+          limit, limitValue, used, requested, retryAfterMs =
+            'quota_daily_tokens', @dayLimit, dayTotal, tokens, @dayRetryAfterMs
+        elseif over(@minuteLimit, minuteTotal + tokens) then
+          limit, limitValue, used, requested, retryAfterMs =
+            'rate_limit_tokens', @minuteLimit, minuteTotal, tokens, @minuteRetryAfterMs
+        elseif over(@requestsLimit, requests + 1) then
+          limit, limitValue, used, requested, retryAfterMs =
+            'rate_limit_requests', @requestsLimit, requests, 1, @minuteRetryAfterMs
+        elseif over(@concurrentLimit, concurrent + 1) then
+          limit, limitValue, used, requested, retryAfterMs =
+            'concurrency_limit', @concurrentLimit, concurrent, 1, @concurrencyRetryAfterMs
         end
 
         redis.call('HSET', @reservationKey, 'tenant', @tenantId, 'tokens', @tokens,
-          'minute', @minuteId, 'day', @dayId, 'decided_at', @nowMs)
+          'minute', @minuteId, 'day', @dayId, 'month', @monthId, 'decided_at', @nowMs)
         if limit then
-          redis.call('HSET', @reservationKey, 'state', 'rejected', 'limit', limit, 'limit_tokens', int(limitTokens),
-            'remaining', int(math.max(0, limitTokens - used)), 'retry_after_ms', retryAfterMs)
+          redis.call('HSET', @reservationKey, 'state', 'rejected', 'limit', limit, 'limit_value', limitValue,
+            'used', int(used), 'requested', int(requested), 'retry_after_ms', retryAfterMs)
         else
-          redis.call('INCRBY', @minuteKey, @tokens)
-          redis.call('INCRBY', @dayKey, @tokens)
-          -- PTTL -1: the counter was just created. Its expiry follows its window and is never moved afterwards.
-          if redis.call('PTTL', @minuteKey) == -1 then redis.call('PEXPIRE', @minuteKey, @minuteCounterTtlMs) end
-          if redis.call('PTTL', @dayKey) == -1 then redis.call('PEXPIRE', @dayKey, @dayCounterTtlMs) end
+          redis.call('HINCRBY', @minuteKey, 'reserved', @tokens)
+          redis.call('HINCRBY', @minuteKey, 'requests', 1)
+          redis.call('HINCRBY', @dayKey, 'reserved', @tokens)
+          redis.call('HINCRBY', @monthKey, 'reserved', @tokens)
+          redis.call('INCR', @concurrentKey)
+          -- PTTL -1: the window was just created. Its expiry follows its window and is never moved afterwards.
+          if redis.call('PTTL', @minuteKey) == -1 then redis.call('PEXPIRE', @minuteKey, @minuteTtlMs) end
+          if redis.call('PTTL', @dayKey) == -1 then redis.call('PEXPIRE', @dayKey, @dayTtlMs) end
+          if redis.call('PTTL', @monthKey) == -1 then redis.call('PEXPIRE', @monthKey, @monthTtlMs) end
           redis.call('HSET', @reservationKey, 'state', 'reserved')
         end
         redis.call('PEXPIRE', @reservationKey, @reservationTtlMs)
@@ -94,7 +140,10 @@ public sealed class RedisQuotaLedger : IQuotaLedger
 
     // Settle and release differ only in the final state and the tokens charged (release charges nothing).
     private static readonly LuaScript FinishScript = LuaScript.Prepare(LuaHelpers + """
-        local record = redis.call('HMGET', @reservationKey, 'state', 'tokens', 'charged', 'minute', 'day')
+        -- No marker: the reservation may be lost and about to be recreated; answering 'not reserved' now would leave
+        -- the recreated one holding its tokens and its slot.
+        if redis.call('EXISTS', @markerKey) == 0 then return {'lost'} end
+        local record = redis.call('HMGET', @reservationKey, 'state', 'tokens', 'charged', 'minute', 'day', 'month')
         local state, tokens = record[1], record[2]
         if not state then return {'not_reserved', '0', '0'} end
         if state == 'rejected' then return {'was_rejected', tokens, '0'} end
@@ -103,117 +152,192 @@ public sealed class RedisQuotaLedger : IQuotaLedger
 
         -- Correct the windows the tokens were counted in, never the current ones. The window keys share the
         -- reservation's hash tag, so deriving them here stays within one cluster slot.
-        local delta = tonumber(@chargedTokens) - tonumber(tokens)
-        for _, key in ipairs({@tenantKeyPrefix .. 'minute:' .. record[4], @tenantKeyPrefix .. 'day:' .. record[5]}) do
-          -- An expired window stays gone: recreating it would leave a counter without an expiry.
-          if delta ~= 0 and redis.call('EXISTS', key) == 1 then
-            if redis.call('INCRBY', key, int(delta)) < 0 then redis.call('SET', key, '0', 'KEEPTTL') end
+        local reserved = tonumber(tokens)
+        local windows = {{'minute:', record[4]}, {'day:', record[5]}, {'month:', record[6]}}
+        for _, window in ipairs(windows) do
+          if window[2] then
+            local key = @tenantKeyPrefix .. 'window:' .. window[1] .. window[2]
+            -- An expired window stays gone: recreating it would leave a counter without an expiry.
+            if redis.call('EXISTS', key) == 1 then
+              if redis.call('HINCRBY', key, 'reserved', int(-reserved)) < 0 then redis.call('HSET', key, 'reserved', '0') end
+              redis.call('HINCRBY', key, 'used', @chargedTokens)
+            end
           end
+        end
+        if redis.call('EXISTS', @concurrentKey) == 1 and redis.call('DECR', @concurrentKey) < 0 then
+          redis.call('SET', @concurrentKey, '0')
         end
 
         redis.call('HSET', @reservationKey, 'state', @finalState, 'charged', @chargedTokens, 'finished_at', @nowMs)
         return {'applied', tokens, @chargedTokens}
         """);
 
+    private static readonly LuaScript UsageScript = LuaScript.Prepare("""
+        local minute = redis.call('HMGET', @minuteKey, 'used', 'reserved', 'requests')
+        local day = redis.call('HMGET', @dayKey, 'used', 'reserved')
+        local month = redis.call('HMGET', @monthKey, 'used', 'reserved')
+        return {minute[1], minute[2], minute[3], day[1], day[2], month[1], month[2], redis.call('GET', @concurrentKey)}
+        """);
+
+    /// <summary>
+    /// Writes one chunk of a rebuild. ARGV is a list of operations, each a code and a fixed number of arguments;
+    /// KEYS[i] is the key of the i-th operation. A chunk is atomic, and reservations wait for the marker, which the
+    /// last chunk sets, so no decision sees half a rebuild.
+    /// </summary>
+    private const string RebuildScript = """
+        local i, k = 1, 1
+        while i <= #ARGV do
+          local op, key = ARGV[i], KEYS[k]
+          if op == 'window' then
+            -- used, reserved, requests, ttl ms
+            redis.call('DEL', key)
+            redis.call('HSET', key, 'used', ARGV[i + 1], 'reserved', ARGV[i + 2])
+            if ARGV[i + 3] ~= '' then redis.call('HSET', key, 'requests', ARGV[i + 3]) end
+            redis.call('PEXPIRE', key, ARGV[i + 4])
+            i = i + 5
+          elseif op == 'counter' then
+            redis.call('SET', key, ARGV[i + 1])
+            i = i + 2
+          elseif op == 'reservation' then
+            -- tenant, tokens, minute, day, month, decided_at, ttl ms
+            redis.call('DEL', key)
+            redis.call('HSET', key, 'state', 'reserved', 'tenant', ARGV[i + 1], 'tokens', ARGV[i + 2],
+              'minute', ARGV[i + 3], 'day', ARGV[i + 4], 'month', ARGV[i + 5], 'decided_at', ARGV[i + 6])
+            redis.call('PEXPIRE', key, ARGV[i + 7])
+            i = i + 8
+          elseif op == 'marker' then
+            redis.call('SET', key, ARGV[i + 1])
+            i = i + 2
+          else
+            return redis.error_reply('unknown rebuild operation ' .. tostring(op))
+          end
+          k = k + 1
+        end
+        return k - 1
+        """;
+
+    private const string UnlockScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
+    /// <summary>How long one rebuild may hold the lock; a process that dies while rebuilding frees it after this.</summary>
+    private static readonly TimeSpan RebuildLockTime = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a process waits for another one's rebuild before it gives up (and its caller retries).</summary>
+    private static readonly TimeSpan RebuildWait = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan RebuildPoll = TimeSpan.FromMilliseconds(50);
+
     private readonly IConnectionMultiplexer _redis;
+    private readonly IQuotaSnapshotSource _snapshots;
     private readonly TimeProvider _timeProvider;
     private readonly string _keyPrefix;
     private readonly TimeSpan _reservationRetention;
 
-    public RedisQuotaLedger(IConnectionMultiplexer redis, IOptions<QuotaOptions> options, TimeProvider timeProvider)
+    public RedisQuotaLedger(
+        IConnectionMultiplexer redis,
+        IQuotaSnapshotSource snapshots,
+        IOptions<QuotaOptions> options,
+        TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(redis);
+        ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
         _redis = redis;
+        _snapshots = snapshots;
         _timeProvider = timeProvider;
         _keyPrefix = options.Value.KeyPrefix;
         _reservationRetention = options.Value.ReservationRetention;
     }
 
+    private RedisKey MarkerKey => $"{_keyPrefix}:quota:restored";
+
+    private RedisKey RestoringKey => $"{_keyPrefix}:quota:restoring";
+
     public async Task<QuotaDecision> ReserveAsync(
         QuotaReservation reservation,
-        QuotaLimits limits,
-        CancellationToken cancellationToken = default)
+        QuotaPlan plan,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(reservation);
-        ArgumentNullException.ThrowIfNull(limits);
-        var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
-        var tenantKeyPrefix = TenantKeyPrefix(reservation.TenantId);
+        ArgumentNullException.ThrowIfNull(plan);
 
-        var reply = await EvaluateAsync(
-            ReserveScript,
-            new
-            {
-                reservationKey = ReservationKey(reservation.TenantId, reservation.InferenceId),
-                minuteKey = (RedisKey)(tenantKeyPrefix + "minute:" + windows.MinuteId),
-                dayKey = (RedisKey)(tenantKeyPrefix + "day:" + windows.DayId),
-                tenantId = reservation.TenantId,
-                tokens = reservation.Tokens,
-                minuteLimit = limits.TokensPerMinute,
-                dayLimit = limits.TokensPerDay,
-                minuteId = windows.MinuteId,
-                dayId = windows.DayId,
-                nowMs = windows.Now.ToUnixTimeMilliseconds(),
-                minuteRetryAfterMs = Milliseconds(windows.MinuteEnd - windows.Now),
-                dayRetryAfterMs = Milliseconds(windows.DayEnd - windows.Now),
-                minuteCounterTtlMs = Milliseconds(windows.MinuteCounterExpiresAt - windows.Now),
-                dayCounterTtlMs = Milliseconds(windows.DayCounterExpiresAt - windows.Now),
-                reservationTtlMs = Milliseconds(_reservationRetention),
-            },
-            cancellationToken).ConfigureAwait(false);
+        // A second 'lost' means the data went again while this call rebuilt it: let the caller's retry come back.
+        for (var attempt = 0; ; attempt++)
+        {
+            var reply = await ReserveOnceAsync(reservation, plan, ct).ConfigureAwait(false);
+            if (reply.Length > 1)
+                return ReadDecision(reply);
+            if (attempt > 0)
+                throw new TimeoutException("The quota ledger's data was lost again while it was being rebuilt.");
 
-        return ReadDecision((RedisValue[])reply!);
+            await RestoreAsync(ct).ConfigureAwait(false);
+        }
     }
 
     public Task<QuotaSettlement> SettleAsync(
         string tenantId,
         Guid inferenceId,
         long actualTokens,
-        CancellationToken cancellationToken = default)
+        CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(actualTokens);
-        return FinishAsync(tenantId, inferenceId, "settled", actualTokens, cancellationToken);
+        return FinishAsync(tenantId, inferenceId, "settled", actualTokens, ct);
     }
 
     public Task<QuotaSettlement> ReleaseAsync(
         string tenantId,
         Guid inferenceId,
-        CancellationToken cancellationToken = default) =>
-        FinishAsync(tenantId, inferenceId, "released", chargedTokens: 0, cancellationToken);
+        CancellationToken ct = default) =>
+        FinishAsync(tenantId, inferenceId, "released", chargedTokens: 0, ct);
 
-    public async Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken cancellationToken = default)
+    public async Task<QuotaUsage> GetUsageAsync(string tenantId, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
         var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
         var tenantKeyPrefix = TenantKeyPrefix(tenantId);
-        RedisKey[] keys = [tenantKeyPrefix + "minute:" + windows.MinuteId, tenantKeyPrefix + "day:" + windows.DayId];
 
-        var counters = await _redis.GetDatabase().StringGetAsync(keys).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var reply = (RedisValue[])(await EvaluateAsync(
+            UsageScript,
+            new
+            {
+                minuteKey = (RedisKey)(tenantKeyPrefix + "window:minute:" + windows.MinuteId),
+                dayKey = (RedisKey)(tenantKeyPrefix + "window:day:" + windows.DayId),
+                monthKey = (RedisKey)(tenantKeyPrefix + "window:month:" + windows.MonthId),
+                concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+            },
+            ct).ConfigureAwait(false))!;
 
         return new QuotaUsage(
-            counters[0].IsNull ? 0 : (long)counters[0],
-            counters[1].IsNull ? 0 : (long)counters[1],
-            windows.MinuteEnd,
-            windows.DayEnd);
+            new QuotaWindowUsage(Long(reply[2]), 0, windows.MinuteEnd),
+            new QuotaWindowUsage(Long(reply[0]), Long(reply[1]), windows.MinuteEnd),
+            new QuotaWindowUsage(Long(reply[3]), Long(reply[4]), windows.DayEnd),
+            new QuotaWindowUsage(Long(reply[5]), Long(reply[6]), windows.MonthEnd),
+            new QuotaWindowUsage(Long(reply[7]), 0, null));
     }
 
     public async Task<ReservationRecord?> GetReservationAsync(
         string tenantId,
         Guid inferenceId,
-        CancellationToken cancellationToken = default)
+        CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
         var entries = await _redis.GetDatabase()
             .HashGetAllAsync(ReservationKey(tenantId, inferenceId))
-            .WaitAsync(cancellationToken)
+            .WaitAsync(ct)
             .ConfigureAwait(false);
         if (entries.Length == 0)
             return null;
 
         var fields = entries.ToDictionary(entry => (string)entry.Name!, entry => entry.Value);
         var decision = ReadDecision(
-            [fields["state"], fields["tokens"], Field("limit"), Field("limit_tokens"), Field("remaining"), Field("retry_after_ms")]);
+        [
+            fields["state"], fields["tokens"], Field("limit"), Field("limit_value"), Field("used"), Field("requested"),
+            Field("retry_after_ms"),
+        ]);
+        var decidedAt = FromUnixMilliseconds(fields["decided_at"]);
 
         return new ReservationRecord(
             (string)fields["tenant"]!,
@@ -222,11 +346,150 @@ public sealed class RedisQuotaLedger : IQuotaLedger
             decision,
             QuotaWindows.ParseMinuteId((string)fields["minute"]!),
             QuotaWindows.ParseDayId((string)fields["day"]!),
-            FromUnixMilliseconds(fields["decided_at"]),
+            Field("month") is { IsNull: false } month
+                ? QuotaWindows.ParseMonthId((string)month!)
+                : QuotaWindows.At(decidedAt).MonthStart,
+            decidedAt,
             Field("charged") is { IsNull: false } charged ? (long)charged : null,
             Field("finished_at") is { IsNull: false } finishedAt ? FromUnixMilliseconds(finishedAt) : null);
 
         RedisValue Field(string name) => fields.GetValueOrDefault(name, RedisValue.Null);
+    }
+
+    public async Task RestoreAsync(CancellationToken ct = default)
+    {
+        var database = _redis.GetDatabase();
+        if (await database.KeyExistsAsync(MarkerKey).WaitAsync(ct).ConfigureAwait(false))
+            return;
+
+        var lockToken = Guid.NewGuid().ToString("N");
+        var waitUntil = _timeProvider.GetTimestamp();
+        while (!await database.StringSetAsync(RestoringKey, lockToken, RebuildLockTime, When.NotExists)
+                   .WaitAsync(ct).ConfigureAwait(false))
+        {
+            // Another process rebuilds: wait for its marker, within bounds.
+            if (_timeProvider.GetElapsedTime(waitUntil) > RebuildWait)
+                throw new TimeoutException("Another process is still rebuilding the quota ledger; try again.");
+
+            await Task.Delay(RebuildPoll, _timeProvider, ct).ConfigureAwait(false);
+            if (await database.KeyExistsAsync(MarkerKey).WaitAsync(ct).ConfigureAwait(false))
+                return;
+        }
+
+        try
+        {
+            // The lock was free: whoever held it before may have finished just now.
+            if (await database.KeyExistsAsync(MarkerKey).WaitAsync(ct).ConfigureAwait(false))
+                return;
+
+            var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
+            var snapshot = await _snapshots.ReadAsync(windows.Now, ct).ConfigureAwait(false);
+            await WriteRebuildAsync(database, QuotaRebuild.Plan(snapshot, windows), windows, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await database.ScriptEvaluateAsync(UnlockScript, [RestoringKey], [lockToken]).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteRebuildAsync(
+        IDatabase database,
+        IReadOnlyList<TenantRebuild> plans,
+        QuotaWindows windows,
+        CancellationToken ct)
+    {
+        var keys = new List<RedisKey>();
+        var args = new List<RedisValue>();
+        var retentionMs = Milliseconds(_reservationRetention);
+
+        foreach (var plan in plans)
+        {
+            var prefix = TenantKeyPrefix(plan.TenantId);
+            Window(prefix + "window:minute:" + windows.MinuteId, 0, plan.MinuteReserved, plan.MinuteRequests,
+                windows.MinuteCounterExpiresAt);
+            Window(prefix + "window:day:" + windows.DayId, plan.Day.Used, plan.Day.Reserved, null,
+                windows.DayCounterExpiresAt);
+            Window(prefix + "window:month:" + windows.MonthId, plan.Month.Used, plan.Month.Reserved, null,
+                windows.MonthCounterExpiresAt);
+            keys.Add(prefix + "concurrent");
+            args.AddRange(["counter", plan.Open.Count]);
+            foreach (var open in plan.Open)
+            {
+                var at = QuotaWindows.At(open.ReservedAt);
+                keys.Add(ReservationKey(plan.TenantId, open.InferenceId));
+                args.AddRange(
+                [
+                    "reservation", plan.TenantId, open.Tokens, at.MinuteId, at.DayId, at.MonthId,
+                    at.Now.ToUnixTimeMilliseconds(), retentionMs,
+                ]);
+            }
+
+            // A tenant's keys always go in one chunk, so a settlement never sees half of a tenant.
+            if (args.Count >= RebuildChunkArguments)
+                await FlushAsync().ConfigureAwait(false);
+        }
+
+        keys.Add(MarkerKey);
+        args.AddRange(["marker", windows.Now.ToUnixTimeMilliseconds()]);
+        await FlushAsync().ConfigureAwait(false);
+
+        void Window(string key, long used, long reserved, long? requests, DateTimeOffset expiresAt)
+        {
+            keys.Add(key);
+            args.AddRange(
+            [
+                "window", used, reserved,
+                requests is { } value ? value.ToString(CultureInfo.InvariantCulture) : "",
+                Milliseconds(expiresAt - windows.Now),
+            ]);
+        }
+
+        async Task FlushAsync()
+        {
+            await database.ScriptEvaluateAsync(RebuildScript, [.. keys], [.. args]).WaitAsync(ct).ConfigureAwait(false);
+            keys.Clear();
+            args.Clear();
+        }
+    }
+
+    private async Task<RedisValue[]> ReserveOnceAsync(QuotaReservation reservation, QuotaPlan plan, CancellationToken ct)
+    {
+        var windows = QuotaWindows.At(_timeProvider.GetUtcNow());
+        var tenantKeyPrefix = TenantKeyPrefix(reservation.TenantId);
+
+        var reply = await EvaluateAsync(
+            ReserveScript,
+            new
+            {
+                markerKey = MarkerKey,
+                reservationKey = ReservationKey(reservation.TenantId, reservation.InferenceId),
+                minuteKey = (RedisKey)(tenantKeyPrefix + "window:minute:" + windows.MinuteId),
+                dayKey = (RedisKey)(tenantKeyPrefix + "window:day:" + windows.DayId),
+                monthKey = (RedisKey)(tenantKeyPrefix + "window:month:" + windows.MonthId),
+                concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                tenantId = reservation.TenantId,
+                tokens = reservation.Tokens,
+                minuteLimit = plan.TokensPerMinute ?? -1,
+                dayLimit = plan.TokensPerDay ?? -1,
+                monthLimit = plan.TokensPerMonth ?? -1,
+                requestsLimit = plan.RequestsPerMinute ?? -1,
+                concurrentLimit = plan.MaxConcurrent ?? -1,
+                minuteId = windows.MinuteId,
+                dayId = windows.DayId,
+                monthId = windows.MonthId,
+                nowMs = windows.Now.ToUnixTimeMilliseconds(),
+                minuteRetryAfterMs = Milliseconds(windows.MinuteEnd - windows.Now),
+                dayRetryAfterMs = Milliseconds(windows.DayEnd - windows.Now),
+                monthRetryAfterMs = Milliseconds(windows.MonthEnd - windows.Now),
+                concurrencyRetryAfterMs = Milliseconds(QuotaWindows.ConcurrencyRetryAfter),
+                minuteTtlMs = Milliseconds(windows.MinuteCounterExpiresAt - windows.Now),
+                dayTtlMs = Milliseconds(windows.DayCounterExpiresAt - windows.Now),
+                monthTtlMs = Milliseconds(windows.MonthCounterExpiresAt - windows.Now),
+                reservationTtlMs = Milliseconds(_reservationRetention),
+            },
+            ct).ConfigureAwait(false);
+
+        return (RedisValue[])reply!;
     }
 
     private async Task<QuotaSettlement> FinishAsync(
@@ -234,22 +497,34 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         Guid inferenceId,
         string finalState,
         long chargedTokens,
-        CancellationToken cancellationToken)
+        CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
-        var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
+        var tenantKeyPrefix = TenantKeyPrefix(tenantId);
+        RedisValue[] reply;
+        for (var attempt = 0; ; attempt++)
+        {
+            var now = QuotaWindows.At(_timeProvider.GetUtcNow()).Now;
+            reply = (RedisValue[])(await EvaluateAsync(
+                FinishScript,
+                new
+                {
+                    markerKey = MarkerKey,
+                    reservationKey = ReservationKey(tenantId, inferenceId),
+                    concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                    tenantKeyPrefix,
+                    finalState,
+                    chargedTokens,
+                    nowMs = now.ToUnixTimeMilliseconds(),
+                },
+                ct).ConfigureAwait(false))!;
+            if (reply.Length > 1)
+                break;
+            if (attempt > 0)
+                throw new TimeoutException("The quota ledger's data was lost again while it was being rebuilt.");
 
-        var reply = (RedisValue[])(await EvaluateAsync(
-            FinishScript,
-            new
-            {
-                reservationKey = ReservationKey(tenantId, inferenceId),
-                tenantKeyPrefix = TenantKeyPrefix(tenantId),
-                finalState,
-                chargedTokens,
-                nowMs = now.ToUnixTimeMilliseconds(),
-            },
-            cancellationToken).ConfigureAwait(false))!;
+            await RestoreAsync(ct).ConfigureAwait(false);
+        }
 
         var outcome = (string)reply[0]! switch
         {
@@ -263,10 +538,10 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         return new QuotaSettlement(outcome, (long)reply[1], (long)reply[2]);
     }
 
-    private Task<RedisResult> EvaluateAsync(LuaScript script, object parameters, CancellationToken cancellationToken) =>
+    private Task<RedisResult> EvaluateAsync(LuaScript script, object parameters, CancellationToken ct) =>
         // Redis cannot cancel a script once sent; giving up the wait is safe because every script is idempotent
         // per inference id, so the caller's retry finds whatever the abandoned call did.
-        script.EvaluateAsync(_redis.GetDatabase(), parameters).WaitAsync(cancellationToken);
+        script.EvaluateAsync(_redis.GetDatabase(), parameters).WaitAsync(ct);
 
     private string TenantKeyPrefix(string tenantId) => $"{_keyPrefix}:quota:{{{tenantId}}}:";
 
@@ -276,20 +551,21 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         return TenantKeyPrefix(tenantId) + "reservation:" + inferenceId.ToString("D");
     }
 
-    /// <summary>Reads the reply fields state, tokens, limit, limit_tokens, remaining, retry_after_ms.</summary>
+    /// <summary>Reads the reply fields state, tokens, limit, limit_value, used, requested, retry_after_ms.</summary>
     private static QuotaDecision ReadDecision(RedisValue[] reply)
     {
         var tokens = (long)reply[1];
         if ((string?)reply[0] != "rejected")
             return QuotaDecision.Reserved(tokens);
 
-        var retryAfterMs = (long)reply[5];
+        var retryAfterMs = (long)reply[6];
         return QuotaDecision.Rejected(
             tokens,
             new QuotaRejection(
                 QuotaLimitKindExtensions.FromCode((string)reply[2]!),
                 (long)reply[3],
-                (long)reply[4],
+                Long(reply[4]),
+                Long(reply[5]),
                 retryAfterMs < 0 ? null : TimeSpan.FromMilliseconds(retryAfterMs)));
     }
 
@@ -301,6 +577,8 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         "rejected" => ReservationState.Rejected,
         _ => throw new FormatException($"Unknown reservation state '{state}'."),
     };
+
+    private static long Long(RedisValue value) => value.IsNull ? 0 : (long)value;
 
     private static DateTimeOffset FromUnixMilliseconds(RedisValue value) =>
         DateTimeOffset.FromUnixTimeMilliseconds((long)value);

@@ -19,6 +19,7 @@ public enum ReservationState
 /// <param name="Decision">The decision that <see cref="IQuotaLedger.ReserveAsync"/> returned, and returns again on redelivery.</param>
 /// <param name="MinuteWindow">Start of the UTC minute the tokens were counted in (or evaluated against, if rejected).</param>
 /// <param name="DayWindow">Start of the UTC day the tokens were counted in (or evaluated against, if rejected).</param>
+/// <param name="MonthWindow">Start of the UTC month the tokens were counted in (or evaluated against, if rejected).</param>
 /// <param name="DecidedAt">When the reservation was decided.</param>
 /// <param name="ChargedTokens">The actual tokens once settled, 0 once released; <see langword="null"/> before that.</param>
 /// <param name="FinishedAt">When it was settled or released.</param>
@@ -29,6 +30,7 @@ public sealed record ReservationRecord(
     QuotaDecision Decision,
     DateTimeOffset MinuteWindow,
     DateTimeOffset DayWindow,
+    DateTimeOffset MonthWindow,
     DateTimeOffset DecidedAt,
     long? ChargedTokens,
     DateTimeOffset? FinishedAt);

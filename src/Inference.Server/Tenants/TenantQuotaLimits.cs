@@ -11,14 +11,21 @@ public sealed class TenantQuotaLimits(InferenceDbContext db, IMemoryCache cache)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
 
-    public async Task<QuotaLimits> GetAsync(string tenantId, CancellationToken cancellationToken)
+    public async Task<QuotaPlan> GetAsync(string tenantId, CancellationToken cancellationToken)
     {
         var limits = await cache.GetOrCreateAsync($"tenant-limits:{tenantId}", async entry =>
         {
             entry.AbsoluteExpirationRelativeToNow = CacheFor;
             var tenant = await db.Tenants.AsNoTracking().SingleOrDefaultAsync(x => x.Id == tenantId, cancellationToken)
                 .ConfigureAwait(false);
-            return tenant is null ? null : new QuotaLimits(tenant.TokensPerMinute, tenant.TokensPerDay);
+            return tenant is null
+                ? null
+                : new QuotaPlan
+                {
+                    // The columns say 0 for no limit.
+                    TokensPerMinute = tenant.TokensPerMinute == 0 ? null : tenant.TokensPerMinute,
+                    TokensPerDay = tenant.TokensPerDay == 0 ? null : tenant.TokensPerDay,
+                };
         }).ConfigureAwait(false);
 
         return limits ?? throw new InvalidOperationException($"Tenant '{tenantId}' does not exist.");

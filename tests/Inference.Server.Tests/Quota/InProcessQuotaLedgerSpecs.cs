@@ -5,8 +5,18 @@ namespace Inference.Server.Tests.Quota;
 
 public sealed class InProcessQuotaLedgerSpecs : QuotaLedgerSpecs
 {
-    public InProcessQuotaLedgerSpecs() =>
-        Ledger = new InProcessQuotaLedger(Options.Create(new QuotaOptions()), Clock);
+    private IQuotaLedger _ledger;
 
-    protected override IQuotaLedger Ledger { get; }
+    public InProcessQuotaLedgerSpecs() => _ledger = NewLedger();
+
+    protected override IQuotaLedger Ledger => _ledger;
+
+    /// <summary>A restarted process: a new ledger over the same database.</summary>
+    protected override Task LoseDataAsync()
+    {
+        _ledger = NewLedger();
+        return Task.CompletedTask;
+    }
+
+    private InProcessQuotaLedger NewLedger() => new(Snapshots, Options.Create(new QuotaOptions()), Clock);
 }

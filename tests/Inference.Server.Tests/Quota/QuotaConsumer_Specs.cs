@@ -20,7 +20,8 @@ namespace Inference.Server.Tests.Quota;
 /// </summary>
 public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 {
-    private readonly AwayLedger _ledger = new(new InProcessQuotaLedger(Options.Create(new QuotaOptions()), TimeProvider.System));
+    private readonly AwayLedger _ledger = new(new InProcessQuotaLedger(new ScriptedQuotaSnapshotSource(), Options.Create(new QuotaOptions()), TimeProvider.System));
+    private readonly QuotaOptions _options = new();
     private readonly SqliteConnection _database = new("Data Source=:memory:");
     private readonly ServiceProvider _provider;
 
@@ -28,6 +29,9 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
     {
         _provider = new ServiceCollection()
             .AddSingleton<IQuotaLedger>(_ledger)
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton(Options.Create(_options))
+            .AddLogging()
             .AddMemoryCache()
             .AddScoped<TenantQuotaLimits>()
             .AddDbContext<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(_database))
@@ -50,6 +54,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
             var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
             await db.Database.EnsureCreatedAsync();
             db.Tenants.Add(new Tenant { Id = "tenant-a", Name = "A" });
+            db.Tenants.Add(new Tenant { Id = "tenant-small", Name = "Small", TokensPerMinute = 50, TokensPerDay = 1_000 });
             await db.SaveChangesAsync();
         }
 
@@ -69,7 +74,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
     public async Task Should_release_once_it_is_back_rather_than_give_up_after_a_few_seconds()
     {
         var id = Guid.NewGuid();
-        await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 40), QuotaLimits.Unlimited);
+        await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 40), QuotaPlan.Unlimited);
         // Longer than the quick retries of a failure that is not an outage (its fault would leave these tokens counted
         // until the day ends).
         _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), 6);
@@ -78,7 +83,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 
         await Poll.UntilAsync(async () => (await _ledger.Inner.GetReservationAsync("tenant-a", id))?.State == ReservationState.Released,
             "the reservation to be released");
-        Assert.Equal(0, (await _ledger.Inner.GetUsageAsync("tenant-a")).TokensToday);
+        Assert.Equal(0, (await _ledger.Inner.GetUsageAsync("tenant-a")).DayTokens.Total);
         Assert.False(Harness.Published.Select<Fault<ReleaseQuota>>().Any());
     }
 
@@ -88,7 +93,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
         // More releases than an endpoint has slots, all retrying: they must not hold up a reservation.
         var releases = Enumerable.Range(0, 40).Select(_ => Guid.NewGuid()).ToList();
         foreach (var id in releases)
-            await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 1), QuotaLimits.Unlimited);
+            await _ledger.Inner.ReserveAsync(new QuotaReservation("tenant-a", id, 1), QuotaPlan.Unlimited);
         _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), int.MaxValue);
         foreach (var id in releases)
             await Harness.Bus.Publish(new ReleaseQuota { InferenceId = id, TenantId = "tenant-a" });
@@ -102,7 +107,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
 
         // The ledger comes back, and the releases go through on their next attempt: only the reservation stays counted.
         _ledger.FailNext(nameof(IQuotaLedger.ReleaseAsync), 0);
-        await Poll.UntilAsync(async () => (await _ledger.Inner.GetUsageAsync("tenant-a")).TokensToday == 40, "the releases to finish");
+        await Poll.UntilAsync(async () => (await _ledger.Inner.GetUsageAsync("tenant-a")).DayTokens.Total == 40, "the releases to finish");
     }
 
     [Fact]
@@ -132,6 +137,40 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
         Assert.Equal(5, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
     }
 
+    [Fact]
+    public async Task Should_publish_a_rejection_with_the_limit_its_window_held_and_what_was_asked()
+    {
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = first, TenantId = "tenant-small", Tokens = 30 });
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaReserved>().Any(x => x.Context.Message.InferenceId == first),
+            "the first reservation");
+
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = second, TenantId = "tenant-small", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaRejected>().Any(x => x.Context.Message.InferenceId == second),
+            "the rejection");
+        var rejected = Harness.Published.Select<QuotaRejected>().Single(x => x.Context.Message.InferenceId == second).Context.Message;
+        Assert.Equal(("rate_limit_tokens", 50L, 20L, 30L, 40L), (rejected.Limit, rejected.LimitValue, rejected.Remaining, rejected.Used, rejected.Requested));
+        Assert.NotNull(rejected.RetryAfter);
+    }
+
+    [Fact]
+    public async Task Should_admit_without_counting_while_redis_is_unreachable_when_failing_open()
+    {
+        _options.FailOpen = true;
+        var id = Guid.NewGuid();
+        _ledger.FailNext(nameof(IQuotaLedger.ReserveAsync), 1);
+
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = id, TenantId = "tenant-a", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaReserved>().Any(x => x.Context.Message.InferenceId == id),
+            "the reservation to be admitted");
+        Assert.Equal(1, _ledger.Calls(nameof(IQuotaLedger.ReserveAsync)));
+        Assert.Equal(40, Harness.Published.Select<QuotaReserved>().Single(x => x.Context.Message.InferenceId == id).Context.Message.Tokens);
+        Assert.Null(await _ledger.Inner.GetReservationAsync("tenant-a", id));
+    }
+
     /// <summary>
     /// A ledger whose next calls of one kind throw: as StackExchange.Redis does while its server is unreachable, or with
     /// an error that is no outage.
@@ -159,8 +198,10 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
                 return _calls.GetValueOrDefault(operation);
         }
 
-        public Task<QuotaDecision> ReserveAsync(QuotaReservation reservation, QuotaLimits limits, CancellationToken cancellationToken = default) =>
-            Call(nameof(ReserveAsync), () => Inner.ReserveAsync(reservation, limits, cancellationToken));
+        public Task<QuotaDecision> ReserveAsync(QuotaReservation reservation, QuotaPlan plan, CancellationToken ct = default) =>
+            Call(nameof(ReserveAsync), () => Inner.ReserveAsync(reservation, plan, ct));
+
+        public Task RestoreAsync(CancellationToken ct = default) => Inner.RestoreAsync(ct);
 
         public Task<QuotaSettlement> SettleAsync(string tenantId, Guid inferenceId, long actualTokens, CancellationToken cancellationToken = default) =>
             Call(nameof(SettleAsync), () => Inner.SettleAsync(tenantId, inferenceId, actualTokens, cancellationToken));

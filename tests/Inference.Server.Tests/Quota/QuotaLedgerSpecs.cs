@@ -13,15 +13,23 @@ public abstract class QuotaLedgerSpecs
 
     private static readonly DateTimeOffset StartMinute = new(2031, 5, 17, 10, 15, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset StartDay = new(2031, 5, 17, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset StartMonth = new(2031, 5, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset NextMidnight = new(2031, 5, 18, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset NextMonth = new(2031, 6, 1, 0, 0, 0, TimeSpan.Zero);
 
-    protected static readonly QuotaLimits Limits = new(tokensPerMinute: 1_000, tokensPerDay: 10_000);
+    protected static readonly QuotaPlan Limits = new() { TokensPerMinute = 1_000, TokensPerDay = 10_000 };
 
     protected ManualTimeProvider Clock { get; } = new(Start);
 
     protected string Tenant { get; } = "tenant-a";
 
+    /// <summary>What the database says when a ledger rebuilds; empty unless a spec fills it.</summary>
+    protected ScriptedQuotaSnapshotSource Snapshots { get; } = new();
+
     protected abstract IQuotaLedger Ledger { get; }
+
+    /// <summary>Loses everything the ledger holds, as a flushed Redis or a restarted process does.</summary>
+    protected abstract Task LoseDataAsync();
 
     /// <summary>Moves the clock; a ledger whose store expires keys on its own clock must age them to match.</summary>
     protected virtual Task AdvanceAsync(TimeSpan duration)
@@ -49,7 +57,7 @@ public abstract class QuotaLedgerSpecs
         var oneMore = await ReserveAsync(Guid.NewGuid(), 1);
 
         Assert.False(oneMore.IsReserved);
-        Assert.Equal(0, oneMore.Rejection.RemainingTokens);
+        Assert.Equal((1_000, 1), (oneMore.Rejection.Used, oneMore.Rejection.Requested));
         await AssertUsageAsync(minute: 1_000, day: 1_000);
     }
 
@@ -62,9 +70,9 @@ public abstract class QuotaLedgerSpecs
 
         Assert.False(decision.IsReserved);
         Assert.Equal(
-            new QuotaRejection(QuotaLimitKind.TokensPerMinute, 1_000, 300, TimeSpan.FromSeconds(40)),
+            new QuotaRejection(QuotaLimitKind.TokensPerMinute, 1_000, 700, 400, TimeSpan.FromSeconds(40)),
             decision.Rejection);
-        Assert.Equal("tokens_per_minute", decision.Rejection.Code);
+        Assert.Equal("rate_limit_tokens", decision.Rejection.Code);
         Assert.False(decision.Rejection.ExceedsLimit);
         await AssertUsageAsync(minute: 700, day: 700);
 
@@ -75,7 +83,7 @@ public abstract class QuotaLedgerSpecs
     [Fact]
     public async Task Overflowing_the_day_is_rejected_until_utc_midnight()
     {
-        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 1_500);
+        var limits = Plan(1_000, 1_500);
         await ReserveAsync(Guid.NewGuid(), 1_000, limits);
         await AdvanceAsync(TimeSpan.FromMinutes(1));
 
@@ -83,9 +91,9 @@ public abstract class QuotaLedgerSpecs
 
         Assert.False(decision.IsReserved);
         Assert.Equal(
-            new QuotaRejection(QuotaLimitKind.TokensPerDay, 1_500, 500, NextMidnight - Start.AddMinutes(1)),
+            new QuotaRejection(QuotaLimitKind.TokensPerDay, 1_500, 1_000, 600, NextMidnight - Start.AddMinutes(1)),
             decision.Rejection);
-        Assert.Equal("tokens_per_day", decision.Rejection.Code);
+        Assert.Equal("quota_daily_tokens", decision.Rejection.Code);
 
         await AdvanceAsync(NextMidnight - Clock.GetUtcNow());
         Assert.True((await ReserveAsync(Guid.NewGuid(), 600, limits)).IsReserved);
@@ -94,7 +102,7 @@ public abstract class QuotaLedgerSpecs
     [Fact]
     public async Task When_both_windows_are_full_the_day_is_reported_because_only_its_reset_helps()
     {
-        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 1_000);
+        var limits = Plan(1_000, 1_000);
         await ReserveAsync(Guid.NewGuid(), 1_000, limits);
 
         var decision = await ReserveAsync(Guid.NewGuid(), 10, limits);
@@ -111,22 +119,22 @@ public abstract class QuotaLedgerSpecs
         long tokensPerDay,
         QuotaLimitKind expectedLimit)
     {
-        var decision = await ReserveAsync(Guid.NewGuid(), 501, new QuotaLimits(tokensPerMinute, tokensPerDay));
+        var decision = await ReserveAsync(Guid.NewGuid(), 501, Plan(tokensPerMinute, tokensPerDay));
 
         Assert.False(decision.IsReserved);
-        Assert.Equal(new QuotaRejection(expectedLimit, 500, 500, RetryAfter: null), decision.Rejection);
+        Assert.Equal(new QuotaRejection(expectedLimit, 500, 0, 501, RetryAfter: null), decision.Rejection);
         Assert.True(decision.Rejection.ExceedsLimit);
         await AssertUsageAsync(minute: 0, day: 0);
     }
 
     [Fact]
-    public async Task A_limit_of_zero_means_that_window_is_not_limited_but_still_counted()
+    public async Task An_absent_limit_means_that_window_is_not_limited_but_still_counted()
     {
-        var dayOnly = new QuotaLimits(tokensPerMinute: 0, tokensPerDay: 1_000);
+        var dayOnly = Plan(0, 1_000);
         Assert.True((await ReserveAsync(Guid.NewGuid(), 900, dayOnly)).IsReserved);
         Assert.Equal(QuotaLimitKind.TokensPerDay, (await ReserveAsync(Guid.NewGuid(), 200, dayOnly)).Rejection?.Limit);
 
-        Assert.True((await ReserveAsync(Guid.NewGuid(), 5_000_000_000, QuotaLimits.Unlimited)).IsReserved);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 5_000_000_000, QuotaPlan.Unlimited)).IsReserved);
 
         await AssertUsageAsync(minute: 5_000_000_900, day: 5_000_000_900);
     }
@@ -138,7 +146,7 @@ public abstract class QuotaLedgerSpecs
         var first = await ReserveAsync(inferenceId, 300);
         await AdvanceAsync(TimeSpan.FromMinutes(1));
 
-        var again = await ReserveAsync(inferenceId, 900, new QuotaLimits(tokensPerMinute: 100, tokensPerDay: 100));
+        var again = await ReserveAsync(inferenceId, 900, Plan(100, 100));
 
         Assert.Equal(first, again);
         Assert.Equal(QuotaDecision.Reserved(300), again);
@@ -366,7 +374,7 @@ public abstract class QuotaLedgerSpecs
     [Fact]
     public async Task Concurrent_reservations_admit_exactly_as_many_as_fit()
     {
-        var limits = new QuotaLimits(tokensPerMinute: 1_000, tokensPerDay: 0);
+        var limits = Plan(1_000, 0);
 
         var decisions = await RunConcurrentlyAsync(50, _ => ReserveAsync(Guid.NewGuid(), 75, limits));
 
@@ -393,14 +401,20 @@ public abstract class QuotaLedgerSpecs
     [Fact]
     public async Task Usage_reports_the_current_windows_and_when_they_reset()
     {
+        var minuteEnd = StartMinute.AddMinutes(1);
         Assert.Equal(
-            new QuotaUsage(0, 0, StartMinute.AddMinutes(1), NextMidnight),
+            new QuotaUsage(new(0, 0, minuteEnd), new(0, 0, minuteEnd), new(0, 0, NextMidnight), new(0, 0, NextMonth),
+                new(0, 0, null)),
             await Ledger.GetUsageAsync(Tenant));
 
-        await ReserveAsync(Guid.NewGuid(), 300);
+        var settled = Guid.NewGuid();
+        await ReserveAsync(settled, 300);
+        await ReserveAsync(Guid.NewGuid(), 200);
+        await Ledger.SettleAsync(Tenant, settled, 120);
 
         Assert.Equal(
-            new QuotaUsage(300, 300, StartMinute.AddMinutes(1), NextMidnight),
+            new QuotaUsage(new(2, 0, minuteEnd), new(120, 200, minuteEnd), new(120, 200, NextMidnight),
+                new(120, 200, NextMonth), new(1, 0, null)),
             await Ledger.GetUsageAsync(Tenant));
     }
 
@@ -416,6 +430,7 @@ public abstract class QuotaLedgerSpecs
             QuotaDecision.Reserved(500),
             StartMinute,
             StartDay,
+            StartMonth,
             Start,
             ChargedTokens: null,
             FinishedAt: null);
@@ -467,13 +482,277 @@ public abstract class QuotaLedgerSpecs
         Assert.Equal(QuotaSettlementOutcome.NotReserved, (await Ledger.SettleAsync(Tenant, inferenceId, 0)).Outcome);
     }
 
-    protected Task<QuotaDecision> ReserveAsync(Guid inferenceId, long tokens, QuotaLimits? limits = null) =>
-        Ledger.ReserveAsync(new QuotaReservation(Tenant, inferenceId, tokens), limits ?? Limits);
+    [Fact]
+    public async Task Requests_per_minute_count_admitted_requests_and_settling_does_not_give_one_back()
+    {
+        var plan = new QuotaPlan { RequestsPerMinute = 2 };
+        var first = Guid.NewGuid();
+        Assert.True((await ReserveAsync(first, 10, plan)).IsReserved);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+        await Ledger.SettleAsync(Tenant, first, 10);
 
+        var third = await ReserveAsync(Guid.NewGuid(), 10, plan);
+
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.RequestsPerMinute, 2, 2, 1, TimeSpan.FromSeconds(40)),
+            third.Rejection);
+        Assert.Equal("rate_limit_requests", third.Rejection?.Code);
+        Assert.Equal(new QuotaWindowUsage(2, 0, StartMinute.AddMinutes(1)), (await Ledger.GetUsageAsync(Tenant)).Requests);
+
+        await AdvanceAsync(TimeSpan.FromSeconds(40));
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+    }
+
+    [Fact]
+    public async Task Overflowing_the_month_is_rejected_until_the_month_ends()
+    {
+        var plan = new QuotaPlan { TokensPerMonth = 1_000 };
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 800, plan)).IsReserved);
+        await AdvanceAsync(TimeSpan.FromDays(1));
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 300, plan);
+
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.TokensPerMonth, 1_000, 800, 300, NextMonth - Start.AddDays(1)),
+            decision.Rejection);
+        Assert.Equal("quota_monthly_tokens", decision.Rejection?.Code);
+        Assert.Equal(new QuotaWindowUsage(0, 800, NextMonth), (await Ledger.GetUsageAsync(Tenant)).MonthTokens);
+    }
+
+    [Fact]
+    public async Task A_request_larger_than_the_month_can_never_fit_and_the_month_is_reported_first()
+    {
+        var plan = new QuotaPlan { TokensPerMinute = 100, TokensPerDay = 200, TokensPerMonth = 300 };
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 301, plan);
+
+        Assert.Equal(new QuotaRejection(QuotaLimitKind.TokensPerMonth, 300, 0, 301, null), decision.Rejection);
+        Assert.True(decision.Rejection?.ExceedsLimit);
+    }
+
+    [Fact]
+    public async Task The_day_and_the_month_roll_over_at_utc_midnight_of_the_months_last_day()
+    {
+        var lastSecond = new DateTimeOffset(2032, 1, 31, 23, 59, 59, TimeSpan.Zero);
+        var february = new DateTimeOffset(2032, 2, 1, 0, 0, 0, TimeSpan.Zero);
+        Clock.SetUtcNow(lastSecond);
+        var plan = new QuotaPlan { TokensPerDay = 1_000, TokensPerMonth = 1_500 };
+        var january = Guid.NewGuid();
+        Assert.True((await ReserveAsync(january, 900, plan)).IsReserved);
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.TokensPerDay, 1_000, 900, 200, TimeSpan.FromSeconds(1)),
+            (await ReserveAsync(Guid.NewGuid(), 200, plan)).Rejection);
+        Assert.Equal(
+            new QuotaRejection(QuotaLimitKind.TokensPerMonth, 1_500, 900, 700, TimeSpan.FromSeconds(1)),
+            (await ReserveAsync(Guid.NewGuid(), 700, plan)).Rejection);
+
+        await AdvanceAsync(TimeSpan.FromSeconds(1));
+
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal(new QuotaWindowUsage(0, 0, february.AddDays(1)), usage.DayTokens);
+        Assert.Equal(new QuotaWindowUsage(0, 0, february.AddMonths(1)), usage.MonthTokens);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 1_000, plan)).IsReserved);
+
+        // January's request ends in February: its correction goes to January's day and month.
+        await Ledger.SettleAsync(Tenant, january, 50);
+
+        usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((0, 1_000), (usage.DayTokens.Used, usage.DayTokens.Reserved));
+        Assert.Equal((0, 1_000), (usage.MonthTokens.Used, usage.MonthTokens.Reserved));
+        Clock.SetUtcNow(lastSecond.AddMilliseconds(500));
+        usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal(new QuotaWindowUsage(50, 0, february), usage.DayTokens);
+        Assert.Equal(new QuotaWindowUsage(50, 0, february), usage.MonthTokens);
+    }
+
+    [Fact]
+    public async Task Reserved_and_settled_tokens_are_kept_apart_in_every_window()
+    {
+        var settled = Guid.NewGuid();
+        await ReserveAsync(settled, 500);
+        await ReserveAsync(Guid.NewGuid(), 200);
+
+        await Ledger.SettleAsync(Tenant, settled, 120);
+
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal(
+            new[] { (120L, 200L), (120L, 200L), (120L, 200L) },
+            new[] { usage.MinuteTokens, usage.DayTokens, usage.MonthTokens }.Select(x => (x.Used, x.Reserved)));
+    }
+
+    [Fact]
+    public async Task Concurrent_reservations_of_random_sizes_never_admit_more_than_the_minute_allows()
+    {
+        var plan = new QuotaPlan { TokensPerMinute = 1_000 };
+        var random = new Random(20310517);
+        var sizes = Enumerable.Range(0, 64).Select(_ => (long)random.Next(1, 300)).ToArray();
+
+        var decisions = await RunConcurrentlyAsync(64, index => ReserveAsync(Guid.NewGuid(), sizes[index], plan));
+
+        var admitted = decisions.Where(x => x.IsReserved).Sum(x => x.Tokens);
+        Assert.InRange(admitted, 1, 1_000);
+        Assert.All(
+            decisions.Where(x => !x.IsReserved),
+            x => Assert.True(x.Rejection!.Used + x.Rejection!.Requested > 1_000, "rejected a request that fitted"));
+        Assert.Equal(new QuotaWindowUsage(0, admitted, StartMinute.AddMinutes(1)),
+            (await Ledger.GetUsageAsync(Tenant)).MinuteTokens);
+    }
+
+    [Fact]
+    public async Task Concurrency_admits_exactly_the_limit_and_a_finished_request_frees_its_slot()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 3 };
+        var ids = Enumerable.Range(0, 50).Select(_ => Guid.NewGuid()).ToArray();
+
+        var decisions = await RunConcurrentlyAsync(50, index => ReserveAsync(ids[index], 10, plan));
+
+        Assert.Equal(3, decisions.Count(x => x.IsReserved));
+        Assert.All(
+            decisions.Where(x => !x.IsReserved),
+            x => Assert.Equal(new QuotaRejection(QuotaLimitKind.Concurrency, 3, 3, 1, TimeSpan.FromSeconds(1)), x.Rejection));
+        Assert.Equal(new QuotaWindowUsage(3, 0, null), (await Ledger.GetUsageAsync(Tenant)).Concurrent);
+
+        var admitted = ids.Where((_, index) => decisions[index].IsReserved).ToArray();
+        await Ledger.ReleaseAsync(Tenant, admitted[0]);
+        var more = await RunConcurrentlyAsync(10, _ => ReserveAsync(Guid.NewGuid(), 10, plan));
+
+        Assert.Single(more, x => x.IsReserved);
+        await Ledger.SettleAsync(Tenant, admitted[1], 5);
+        Assert.Equal(new QuotaWindowUsage(2, 0, null), (await Ledger.GetUsageAsync(Tenant)).Concurrent);
+    }
+
+    [Fact]
+    public async Task The_same_settlement_sent_eight_times_at_once_applies_once()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+
+        var settlements = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Ledger.SettleAsync(Tenant, inferenceId, 100)));
+
+        Assert.Single(settlements, x => x.Applied);
+        Assert.All(settlements.Where(x => !x.Applied),
+            x => Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.AlreadySettled, 500, 100), x));
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((100, 0, 0), (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.Concurrent.Used));
+    }
+
+    [Fact]
+    public async Task Racing_settlements_and_releases_of_one_reservation_apply_exactly_one()
+    {
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 500);
+
+        var results = await RunConcurrentlyAsync(16, index => index % 2 == 0
+            ? Ledger.SettleAsync(Tenant, inferenceId, 100)
+            : Ledger.ReleaseAsync(Tenant, inferenceId));
+
+        var applied = Assert.Single(results, x => x.Applied);
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((applied.ChargedTokens, 0, 0), (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.Concurrent.Used));
+    }
+
+    [Fact]
+    public async Task After_losing_its_data_the_ledger_rebuilds_and_refuses_what_it_refused_before()
+    {
+        var dayPlan = new QuotaPlan { TokensPerDay = 3_000 };
+        var monthPlan = new QuotaPlan { TokensPerMonth = 5_200 };
+        var yesterday = Guid.NewGuid();
+        await ReserveAsync(yesterday, 2_500, QuotaPlan.Unlimited);
+        await Ledger.SettleAsync(Tenant, yesterday, 2_500);
+        await AdvanceAsync(TimeSpan.FromDays(1));
+        var today = Clock.GetUtcNow();
+        var settled = Guid.NewGuid();
+        await ReserveAsync(settled, 2_100, QuotaPlan.Unlimited);
+        await Ledger.SettleAsync(Tenant, settled, 2_000);
+        var open = Guid.NewGuid();
+        await ReserveAsync(open, 500, QuotaPlan.Unlimited);
+        var dayRefusal = (await ReserveAsync(Guid.NewGuid(), 600, dayPlan)).Rejection;
+        var monthRefusal = (await ReserveAsync(Guid.NewGuid(), 300, monthPlan)).Rejection;
+        var before = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((QuotaLimitKind.TokensPerDay, QuotaLimitKind.TokensPerMonth), (dayRefusal?.Limit, monthRefusal?.Limit));
+        // The database's billing record says the same.
+        Snapshots.Settled.AddRange([new(Tenant, new DateOnly(2031, 5, 17), 2_500), new(Tenant, new DateOnly(2031, 5, 18), 2_000)]);
+        Snapshots.Open.Add(new OpenReservation(Tenant, open, 500, today));
+
+        await LoseDataAsync();
+        var reads = Snapshots.Reads;
+
+        Assert.Equal(dayRefusal, (await ReserveAsync(Guid.NewGuid(), 600, dayPlan)).Rejection);
+        Assert.Equal(monthRefusal, (await ReserveAsync(Guid.NewGuid(), 300, monthPlan)).Rejection);
+        Assert.Equal(reads + 1, Snapshots.Reads);
+        Assert.Equal(before with { Requests = before.Requests with { Used = 1 }, MinuteTokens = before.MinuteTokens with { Used = 0 } },
+            await Ledger.GetUsageAsync(Tenant));
+
+        // The open request ends after the rebuild: its settlement finds the recreated reservation and corrects the windows.
+        Assert.True((await Ledger.SettleAsync(Tenant, open, 100)).Applied);
+        var after = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal(new QuotaWindowUsage(2_100, 0, NextMidnight.AddDays(1)), after.DayTokens);
+        Assert.Equal(new QuotaWindowUsage(4_600, 0, NextMonth), after.MonthTokens);
+        Assert.Equal(new QuotaWindowUsage(0, 0, null), after.Concurrent);
+    }
+
+    [Fact]
+    public async Task A_settlement_that_comes_first_after_a_loss_rebuilds_and_finds_its_reservation()
+    {
+        var open = Guid.NewGuid();
+        await ReserveAsync(open, 500);
+        Snapshots.Open.Add(new OpenReservation(Tenant, open, 500, Start));
+        await LoseDataAsync();
+
+        var settlement = await Ledger.SettleAsync(Tenant, open, 200);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.Applied, 500, 200), settlement);
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((200, 0, 200, 0, 0), (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.MinuteTokens.Used,
+            usage.MinuteTokens.Reserved, usage.Concurrent.Used));
+    }
+
+    [Fact]
+    public async Task Concurrent_reservations_after_a_loss_rebuild_once()
+    {
+        Snapshots.Settled.Add(new(Tenant, new DateOnly(2031, 5, 17), 9_990));
+        await LoseDataAsync();
+        var reads = Snapshots.Reads;
+
+        var decisions = await RunConcurrentlyAsync(20, _ => ReserveAsync(Guid.NewGuid(), 5));
+
+        Assert.Equal(2, decisions.Count(x => x.IsReserved));
+        Assert.Equal(reads + 1, Snapshots.Reads);
+    }
+
+    [Fact]
+    public async Task Reading_usage_after_a_loss_reports_what_is_there_and_does_not_rebuild()
+    {
+        await ReserveAsync(Guid.NewGuid(), 300);
+        Snapshots.Settled.Add(new(Tenant, new DateOnly(2031, 5, 17), 300));
+        await LoseDataAsync();
+        var reads = Snapshots.Reads;
+
+        var usage = await Ledger.GetUsageAsync(Tenant);
+
+        Assert.Equal((0, 0), (usage.DayTokens.Total, usage.MonthTokens.Total));
+        Assert.Equal(reads, Snapshots.Reads);
+        await Ledger.RestoreAsync();
+        Assert.Equal(new QuotaWindowUsage(300, 0, NextMidnight), (await Ledger.GetUsageAsync(Tenant)).DayTokens);
+        await Ledger.RestoreAsync();
+        Assert.Equal(reads + 1, Snapshots.Reads);
+    }
+
+    protected Task<QuotaDecision> ReserveAsync(Guid inferenceId, long tokens, QuotaPlan? plan = null) =>
+        Ledger.ReserveAsync(new QuotaReservation(Tenant, inferenceId, tokens), plan ?? Limits);
+
+    /// <summary>A plan of token limits per minute and day, 0 meaning none (as the tenant columns say).</summary>
+    protected static QuotaPlan Plan(long tokensPerMinute, long tokensPerDay) => new()
+    {
+        TokensPerMinute = tokensPerMinute == 0 ? null : tokensPerMinute,
+        TokensPerDay = tokensPerDay == 0 ? null : tokensPerDay,
+    };
+
+    /// <summary>Asserts the minute's and the day's totals (settled plus reserved).</summary>
     private async Task AssertUsageAsync(long minute, long day)
     {
         var usage = await Ledger.GetUsageAsync(Tenant);
-        Assert.Equal((minute, day), (usage.TokensThisMinute, usage.TokensToday));
+        Assert.Equal((minute, day), (usage.MinuteTokens.Total, usage.DayTokens.Total));
     }
 
     /// <summary>Starts every call at once, so that a ledger that is not atomic lets too many through.</summary>

@@ -14,15 +14,16 @@ public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture
         var keyPrefix = "quota-test-" + Guid.NewGuid().ToString("N");
         await using var provider = BuildProvider(
             services => services.AddRedisQuotaLedger(),
-            new Dictionary<string, string?> { ["Quota:KeyPrefix"] = keyPrefix });
+            new Dictionary<string, string?> { ["Quotas:KeyPrefix"] = keyPrefix });
 
         try
         {
             var ledger = provider.GetRequiredService<IQuotaLedger>();
-            await ledger.ReserveAsync(new QuotaReservation("tenant-a", Guid.NewGuid(), 10), QuotaLimits.Unlimited);
+            await ledger.ReserveAsync(new QuotaReservation("tenant-a", Guid.NewGuid(), 10), QuotaPlan.Unlimited);
 
             Assert.IsType<RedisQuotaLedger>(ledger);
-            Assert.Equal(3, (await redis.KeysAsync(keyPrefix)).Length);
+            // Minute, day, month, concurrency, the reservation and the rebuild marker.
+            Assert.Equal(6, (await redis.KeysAsync(keyPrefix)).Length);
         }
         finally
         {
@@ -46,7 +47,7 @@ public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture
     {
         await using var provider = BuildProvider(
             services => services.AddRedisQuotaLedger(),
-            new Dictionary<string, string?> { ["Quota:KeyPrefix"] = "" });
+            new Dictionary<string, string?> { ["Quotas:KeyPrefix"] = "" });
 
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<QuotaOptions>>().Value);
     }
@@ -58,6 +59,7 @@ public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
         services.AddSingleton(redis.Connection);
+        services.AddSingleton<IQuotaSnapshotSource>(new ScriptedQuotaSnapshotSource());
         register(services);
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
     }

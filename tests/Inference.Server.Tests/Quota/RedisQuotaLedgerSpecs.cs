@@ -15,7 +15,8 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     public RedisQuotaLedgerSpecs(RedisConnectionFixture redis)
     {
         _redis = redis;
-        Ledger = new RedisQuotaLedger(redis.Connection, Options.Create(new QuotaOptions { KeyPrefix = _keyPrefix }), Clock);
+        Ledger = new RedisQuotaLedger(
+            redis.Connection, Snapshots, Options.Create(new QuotaOptions { KeyPrefix = _keyPrefix }), Clock);
     }
 
     protected override IQuotaLedger Ledger { get; }
@@ -25,6 +26,9 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     public Task InitializeAsync() => Task.CompletedTask;
 
     public Task DisposeAsync() => _redis.DeleteKeysAsync(_keyPrefix);
+
+    /// <summary>A flushed Redis, as far as this ledger sees: every key of its prefix gone, the marker with them.</summary>
+    protected override Task LoseDataAsync() => _redis.DeleteKeysAsync(_keyPrefix);
 
     /// <summary>
     /// Redis expires keys on its own clock, which the fake one does not move; so age this test's keys by the same
@@ -47,18 +51,67 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     }
 
     [Fact]
-    public async Task Counters_live_under_the_documented_keys_and_the_day_key_holds_the_tenants_day_total()
+    public async Task Windows_live_under_the_documented_keys_with_settled_and_reserved_tokens_apart()
     {
         var settled = Guid.NewGuid();
         await ReserveAsync(settled, 300);
         await ReserveAsync(Guid.NewGuid(), 200);
         await Ledger.SettleAsync(Tenant, settled, 100);
 
-        Assert.Equal(300, (long)await Database.StringGetAsync($"{_keyPrefix}:quota:{{{Tenant}}}:day:20310517"));
-        Assert.Equal(300, (long)await Database.StringGetAsync($"{_keyPrefix}:quota:{{{Tenant}}}:minute:203105171015"));
-        Assert.Equal(
-            "settled",
-            (string?)await Database.HashGetAsync($"{_keyPrefix}:quota:{{{Tenant}}}:reservation:{settled:D}", "state"));
+        Assert.Equal(["100", "200", "2"], await FieldsAsync("window:minute:203105171015", "used", "reserved", "requests"));
+        Assert.Equal(["100", "200"], await FieldsAsync("window:day:20310517", "used", "reserved"));
+        Assert.Equal(["100", "200"], await FieldsAsync("window:month:203105", "used", "reserved"));
+        Assert.Equal(1, (long)await Database.StringGetAsync(TenantKey("concurrent")));
+        Assert.Equal("settled", (string?)await Database.HashGetAsync(TenantKey($"reservation:{settled:D}"), "state"));
+        Assert.True(await Database.KeyExistsAsync($"{_keyPrefix}:quota:restored"));
+    }
+
+    [Fact]
+    public async Task A_reservation_with_the_marker_gone_rebuilds_before_it_decides()
+    {
+        await ReserveAsync(Guid.NewGuid(), 100);
+        await Database.KeyDeleteAsync($"{_keyPrefix}:quota:restored");
+        await Database.KeyDeleteAsync(TenantKey("window:day:20310517"));
+        Snapshots.Settled.Add(new(Tenant, new DateOnly(2031, 5, 17), 9_950));
+
+        var decision = await ReserveAsync(Guid.NewGuid(), 100);
+
+        Assert.Equal(QuotaLimitKind.TokensPerDay, decision.Rejection?.Limit);
+        Assert.Equal(9_950, decision.Rejection?.Used);
+        Assert.True(await Database.KeyExistsAsync($"{_keyPrefix}:quota:restored"));
+        Assert.False(await Database.KeyExistsAsync($"{_keyPrefix}:quota:restoring"));
+    }
+
+    [Fact]
+    public async Task A_rebuild_larger_than_one_script_writes_every_tenant()
+    {
+        var tenants = Enumerable.Range(0, 500).Select(i => $"tenant-{i:D3}").ToList();
+        foreach (var tenant in tenants)
+        {
+            Snapshots.Settled.Add(new(tenant, new DateOnly(2031, 5, 17), 1_000));
+            Snapshots.Open.Add(new OpenReservation(tenant, Guid.NewGuid(), 50, Start));
+        }
+
+        await Ledger.RestoreAsync();
+
+        var usages = await Task.WhenAll(tenants.Select(tenant => Ledger.GetUsageAsync(tenant)));
+        Assert.All(usages, usage => Assert.Equal(
+            (1_000L, 50L, 1_000L, 50L, 1L),
+            (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.MonthTokens.Used, usage.MonthTokens.Reserved, usage.Concurrent.Used)));
+        var last = Snapshots.Open[^1];
+        Assert.True((await Ledger.ReleaseAsync(last.TenantId, last.InferenceId)).Applied);
+        Assert.Equal(1, Snapshots.Reads);
+    }
+
+    [Fact]
+    public async Task While_another_process_holds_the_rebuild_lock_a_reservation_waits_and_then_gives_up_to_retry()
+    {
+        await LoseDataAsync();
+        await Database.StringSetAsync($"{_keyPrefix}:quota:restoring", "another-process", TimeSpan.FromSeconds(30));
+
+        await Assert.ThrowsAsync<TimeoutException>(() => ReserveAsync(Guid.NewGuid(), 100));
+
+        Assert.Equal(0, Snapshots.Reads);
     }
 
     [Fact]
@@ -67,10 +120,13 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
         var inferenceId = Guid.NewGuid();
         await ReserveAsync(inferenceId, 300);
 
-        // 10:15:20 -> end of minute 10:16:00 + 2 min; end of day 2031-05-18 + 2 days; reservation 7 days.
-        await AssertExpiresInAsync("minute:203105171015", TimeSpan.FromSeconds(160));
-        await AssertExpiresInAsync("day:20310517", new DateTimeOffset(2031, 5, 20, 0, 0, 0, TimeSpan.Zero) - Start);
+        // 10:15:20 -> end of minute 10:16:00 + 2 min; end of day 2031-05-18 + 2 days; end of month 2031-06-01 + 2 days;
+        // reservation 7 days; the concurrency counter never expires.
+        await AssertExpiresInAsync("window:minute:203105171015", TimeSpan.FromSeconds(160));
+        await AssertExpiresInAsync("window:day:20310517", new DateTimeOffset(2031, 5, 20, 0, 0, 0, TimeSpan.Zero) - Start);
+        await AssertExpiresInAsync("window:month:203105", new DateTimeOffset(2031, 6, 3, 0, 0, 0, TimeSpan.Zero) - Start);
         await AssertExpiresInAsync($"reservation:{inferenceId:D}", TimeSpan.FromDays(7));
+        Assert.Null(await Database.KeyTimeToLiveAsync(TenantKey("concurrent")));
     }
 
     [Fact]
@@ -83,7 +139,7 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
         await ReserveAsync(inferenceId, 300);
         await Ledger.SettleAsync(Tenant, inferenceId, 10);
 
-        await AssertExpiresInAsync("minute:203105171015", TimeSpan.FromSeconds(130));
+        await AssertExpiresInAsync("window:minute:203105171015", TimeSpan.FromSeconds(130));
     }
 
     [Fact]
@@ -95,8 +151,8 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
 
         await Ledger.SettleAsync(Tenant, inferenceId, 100);
 
-        Assert.False(await Database.KeyExistsAsync(TenantKey("minute:203105171015")));
-        Assert.Equal(100, (long)await Database.StringGetAsync(TenantKey("day:20310517")));
+        Assert.False(await Database.KeyExistsAsync(TenantKey("window:minute:203105171015")));
+        Assert.Equal(["100", "0"], await FieldsAsync("window:day:20310517", "used", "reserved"));
     }
 
     [Fact]
@@ -107,9 +163,11 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
         await ReserveAsync(Guid.NewGuid(), 5_000);
         await Ledger.SettleAsync(Tenant, settled, 100);
 
-        var keys = await _redis.KeysAsync(_keyPrefix);
+        // The rebuild marker is the ledger's, not a tenant's: it is the one key without a tenant hash tag.
+        var keys = (await _redis.KeysAsync(_keyPrefix)).Where(key => key != $"{_keyPrefix}:quota:restored").ToArray();
 
-        Assert.Equal(4, keys.Length);
+        // Minute, day, month, concurrency, two reservations.
+        Assert.Equal(6, keys.Length);
         Assert.All(keys, key => Assert.Equal(Tenant, ClusterHashTag(key)));
     }
 
@@ -129,6 +187,10 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     }
 
     private RedisKey TenantKey(string suffix) => $"{_keyPrefix}:quota:{{{Tenant}}}:{suffix}";
+
+    private async Task<string[]> FieldsAsync(string keySuffix, params string[] fields) =>
+        [.. (await Database.HashGetAsync(TenantKey(keySuffix), [.. fields.Select(field => (RedisValue)field)]))
+            .Select(value => value.IsNull ? "(nil)" : value.ToString())];
 
     private async Task AssertExpiresInAsync(string keySuffix, TimeSpan expected)
     {
