@@ -81,6 +81,8 @@ public static class ApiExtensions
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
+        app.MapUsageApiV1();
+        Admin.UsageAdminApi.MapUsageAdminApiV1(app);
         return app;
     }
 }
