@@ -126,7 +126,11 @@ public abstract class UsageLedger_Specs<TDatabase>(TDatabase database) : IClassF
                 Record("tenant-a", new(2026, 2, 14, 9, 0, 0, TimeSpan.Zero), 7),
                 Record("tenant-b", new(2026, 2, 14, 10, 0, 0, TimeSpan.Zero), 3),
                 Record("tenant-b", new(2026, 2, 28, 23, 59, 59, TimeSpan.Zero), 4),
-                Record("tenant-b", new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero), 2000)); // the month after
+                Record("tenant-b", new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero), 2000), // the month after
+                // Tenants are found by walking the index from one to the next: past one with nothing this month too.
+                Record("tenant-ab", new(2026, 1, 20, 0, 0, 0, TimeSpan.Zero), 500),
+                Record("tenant-c", new(2026, 2, 3, 4, 5, 6, TimeSpan.Zero), 8),
+                Record("tenant-c", new(2026, 2, 3, 7, 0, 0, TimeSpan.Zero), 1));
             await db.SaveChangesAsync();
         }
 
@@ -153,6 +157,7 @@ public abstract class UsageLedger_Specs<TDatabase>(TDatabase database) : IClassF
                 new SettledTokens("tenant-a", new(2026, 2, 14), 7),
                 new SettledTokens("tenant-b", new(2026, 2, 14), 3),
                 new SettledTokens("tenant-b", new(2026, 2, 28), 4),
+                new SettledTokens("tenant-c", new(2026, 2, 3), 9),
             ],
             snapshot.Settled.OrderBy(x => x.TenantId, StringComparer.Ordinal).ThenBy(x => x.Day));
         Assert.Equal(
