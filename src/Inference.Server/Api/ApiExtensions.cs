@@ -85,6 +85,8 @@ public static class ApiExtensions
         app.MapEmbeddingsApiV1();
         app.MapQuotaApiV1();
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
+        app.MapUsageApiV1();
+        Admin.UsageAdminApi.MapUsageAdminApiV1(app);
         return app;
     }
 }

@@ -7,6 +7,7 @@ using Inference.Server.Persistence;
 using Inference.Server.Quota;
 using Inference.Server.Results;
 using Inference.Server.Tenants;
+using Inference.Server.Usage;
 using Inference.Server.Webhooks;
 using Inference.Server.Worker;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -42,6 +43,7 @@ public static class PlatformExtensions
             // The API stores new requests with their deadline, as the saga does for submissions over the bus.
             builder.Services.AddOrchestration(jobs: roles.HasFlag(ServerRoles.Orchestrator));
             builder.Services.AddWebhooks(dispatch: roles.HasFlag(ServerRoles.Orchestrator));
+            builder.Services.AddUsage();
             health.AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"]);
         }
 

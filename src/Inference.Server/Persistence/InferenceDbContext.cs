@@ -30,6 +30,9 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
     /// <summary>Webhook events to send, sent, or given up on.</summary>
     public DbSet<Webhooks.WebhookDelivery> WebhookDeliveries => Set<Webhooks.WebhookDelivery>();
 
+    /// <summary>The billing record: one row per completed request, kept when the request is deleted.</summary>
+    public DbSet<Usage.UsageRecord> UsageRecords => Set<Usage.UsageRecord>();
+
     /// <summary>The provider's column type for JSON documents.</summary>
     protected abstract string JsonColumnType { get; }
 
@@ -42,6 +45,7 @@ public abstract class InferenceDbContext(DbContextOptions options) : DbContext(o
         modelBuilder.ApplyConfiguration(new OutboxMessageMap());
         modelBuilder.ApplyConfiguration(new IdempotencyKeyMap());
         modelBuilder.ApplyConfiguration(new Webhooks.WebhookDeliveryMap());
+        modelBuilder.ApplyConfiguration(new Usage.UsageRecordMap());
     }
 }
 
