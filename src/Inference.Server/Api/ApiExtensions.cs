@@ -26,6 +26,8 @@ public static class ApiExtensions
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
         builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
+        builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddScoped<TenantAdministration>();
         builder.Services.AddScoped(provider => provider.GetRequiredService<IBus>()
             .CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress, InferenceCancellation.AnswerTimeout));
 
@@ -81,6 +83,8 @@ public static class ApiExtensions
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
+        Admin.TenantsAdminApi.MapTenantsAdminApiV1(app);
+        Admin.AdminAuthentication.LogWhenOff(app);
         return app;
     }
 }

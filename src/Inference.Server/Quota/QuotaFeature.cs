@@ -11,7 +11,7 @@ public static class QuotaFeature
     public static IServiceCollection AddQuota(this IServiceCollection services, Infrastructure infrastructure, IHealthChecksBuilder health)
     {
         ArgumentNullException.ThrowIfNull(infrastructure);
-        services.AddScoped<Tenants.TenantQuotaLimits>();
+        services.AddScoped<Tenants.TenantPlans>();
         if (infrastructure.Redis is { } redis)
         {
             // Not aborting on a failed first connect: the multiplexer keeps retrying, and readiness reports it.

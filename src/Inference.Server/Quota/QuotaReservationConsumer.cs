@@ -8,12 +8,13 @@ namespace Inference.Server.Quota;
 /// Reserves a request's tokens before inference. The ledger decides once per request, so a redelivered message
 /// republishes the first decision and counts nothing.
 /// </summary>
-public sealed class QuotaReservationConsumer(IQuotaLedger ledger, TenantQuotaLimits tenants) : IConsumer<ReserveQuota>
+public sealed class QuotaReservationConsumer(IQuotaLedger ledger, TenantPlans tenants) : IConsumer<ReserveQuota>
 {
     public async Task Consume(ConsumeContext<ReserveQuota> context)
     {
         var message = context.Message;
-        var limits = await tenants.GetAsync(message.TenantId, context.CancellationToken).ConfigureAwait(false);
+        var plan = await tenants.GetAsync(message.TenantId, context.CancellationToken).ConfigureAwait(false);
+        var limits = new QuotaLimits(plan.TokensPerMinute ?? 0, plan.TokensPerDay ?? 0);
         var decision = await ledger.ReserveAsync(new QuotaReservation(message.TenantId, message.InferenceId, message.Tokens),
             limits, context.CancellationToken).ConfigureAwait(false);
 

@@ -29,7 +29,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
         _provider = new ServiceCollection()
             .AddSingleton<IQuotaLedger>(_ledger)
             .AddMemoryCache()
-            .AddScoped<TenantQuotaLimits>()
+            .AddScoped<TenantPlans>()
             .AddDbContext<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(_database))
             .AddMassTransitTestHarness(bus =>
             {

@@ -1,0 +1,26 @@
+using Inference.Server.Persistence;
+using Inference.Server.Quota;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace Inference.Server.Tenants;
+
+/// <summary>A tenant's plan, read from its row and cached briefly: a plan change applies within <see cref="CacheFor"/>.</summary>
+public sealed class TenantPlans(InferenceDbContext db, IMemoryCache cache)
+{
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    /// <exception cref="InvalidOperationException">There is no such tenant.</exception>
+    public async Task<QuotaPlan> GetAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var plan = await cache.GetOrCreateAsync($"tenant-plan:{tenantId}", async entry =>
+        {
+            entry.AbsoluteExpirationRelativeToNow = CacheFor;
+            var tenant = await db.Tenants.AsNoTracking().SingleOrDefaultAsync(x => x.Id == tenantId, cancellationToken)
+                .ConfigureAwait(false);
+            return tenant?.Plan;
+        }).ConfigureAwait(false);
+
+        return plan ?? throw new InvalidOperationException($"Tenant '{tenantId}' does not exist.");
+    }
+}
