@@ -66,7 +66,7 @@ public static class TenantsAdminApi
             .WithParameterDocs("id", TenantIdDescription)
             .Produces<TenantResponse>();
         group.MapPost("/{id}/keys", CreateKeyAsync).WithName("CreateTenantKey")
-            .Accepts<CreateKeyRequest>("application/json")
+            .Accepts<CreateKeyRequest>(isOptional: true, "application/json")
             .WithDocs("Issue an API key",
                 "A new key for the tenant, `201`. The key is in this answer only: it is stored as a hash, and lists show its " +
                 "first 7 characters. `name` (up to 100 characters) labels it; `expires_at` (ISO 8601, in the future, else " +
@@ -149,7 +149,10 @@ public static class TenantsAdminApi
         string id, HttpRequest http, TenantAdministration tenants, IOptions<JsonOptions> json, CancellationToken cancellationToken)
     {
         var request = new CreateKeyRequest();
-        if (http.ContentLength != 0)
+        // No body at all (no Content-Length, no chunks) is an empty request; any body is read as JSON.
+        var noBody = http.ContentLength == 0
+                     || http.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+        if (!noBody)
         {
             var (read, problem) = await ReadAsync<CreateKeyRequest>(http, json.Value, cancellationToken).ConfigureAwait(false);
             if (problem is not null)
