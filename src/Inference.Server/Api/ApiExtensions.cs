@@ -28,6 +28,8 @@ public static class ApiExtensions
         builder.Services.AddScoped<InferenceSubmissions>();
         builder.Services.TryAddScoped<TenantPlans>();
         builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
+        builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddScoped<TenantAdministration>();
         builder.Services.AddScoped(provider => provider.GetRequiredService<IBus>()
             .CreateRequestClient<CancelInference>(InferenceEndpoints.OrchestratorAddress, InferenceCancellation.AnswerTimeout));
 
@@ -87,6 +89,8 @@ public static class ApiExtensions
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
         app.MapUsageApiV1();
         Admin.UsageAdminApi.MapUsageAdminApiV1(app);
+        Admin.TenantsAdminApi.MapTenantsAdminApiV1(app);
+        Admin.AdminAuthentication.LogWhenOff(app);
         return app;
     }
 }

@@ -50,6 +50,8 @@ public static class PlatformExtensions
         builder.Services.AddInferenceEngine(builder.Configuration);
         if (roles.HasFlag(ServerRoles.Orchestrator))
             builder.Services.AddQuota(infrastructure, health);
+        else if (roles.HasFlag(ServerRoles.Api) && infrastructure.Redis is not null)
+            builder.Services.AddQuota(infrastructure, health, decides: false);
         if (roles.HasFlag(ServerRoles.Worker))
             builder.Services.AddWorker();
         if (roles.HasFlag(ServerRoles.Api))

@@ -17,7 +17,7 @@ namespace Inference.Server.Quota;
 /// </remarks>
 public sealed partial class QuotaReservationConsumer(
     IQuotaLedger ledger,
-    TenantQuotaLimits tenants,
+    TenantPlans tenants,
     IOptions<QuotaOptions> options,
     TimeProvider timeProvider,
     ILogger<QuotaReservationConsumer> logger) : IConsumer<ReserveQuota>

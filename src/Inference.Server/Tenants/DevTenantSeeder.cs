@@ -38,15 +38,22 @@ public sealed partial class DevTenantSeeder(
             db.Tenants.Add(tenant);
         }
 
-        tenant.TokensPerMinute = options.Value.TokensPerMinute;
-        tenant.TokensPerDay = options.Value.TokensPerDay;
+        var plan = options.Value.Plan();
+        if (plan.InvalidLimits().ToList() is [_, ..] invalid)
+            throw new InvalidOperationException(
+                $"Dev: the limits {string.Join(", ", invalid)} must be at least 1 (0 for no limit only for the two token settings).");
+        tenant.Plan = plan;
 
         var hash = ApiKeyHash.Of(key);
         var keys = await db.ApiKeys.Where(x => x.TenantId == TenantId).ToListAsync(cancellationToken).ConfigureAwait(false);
         foreach (var stale in keys.Where(x => x.KeyHash != hash && x.RevokedAt is null))
             stale.RevokedAt = now;
         if (keys.All(x => x.KeyHash != hash))
-            db.ApiKeys.Add(new ApiKey { Id = Guid.NewGuid(), TenantId = TenantId, KeyHash = hash, CreatedAt = now });
+            db.ApiKeys.Add(new ApiKey
+            {
+                Id = Guid.NewGuid(), TenantId = TenantId, KeyHash = hash, Name = "Dev:ApiKey",
+                KeyPrefix = key[..Math.Min(ApiKey.PrefixLength, key.Length)], CreatedAt = now,
+            });
         else
             keys.Single(x => x.KeyHash == hash).RevokedAt = null;
 

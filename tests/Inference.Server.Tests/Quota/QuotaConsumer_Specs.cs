@@ -33,7 +33,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
             .AddSingleton(Options.Create(_options))
             .AddLogging()
             .AddMemoryCache()
-            .AddScoped<TenantQuotaLimits>()
+            .AddScoped<TenantPlans>()
             .AddDbContext<InferenceDbContext, SqliteInferenceDbContext>(db => db.UseSqlite(_database))
             .AddMassTransitTestHarness(bus =>
             {

@@ -9,8 +9,22 @@ namespace Inference.Server.Api.Admin;
 /// admin API is off and answers 404, as if it did not exist; a missing or wrong token is a 401 problem. A tenant's API
 /// key never opens an admin route: only the configured token does, compared in constant time.
 /// </summary>
-public static class AdminAuthentication
+public static partial class AdminAuthentication
 {
+    /// <summary>Says once, at start, that the admin API is off and how to turn it on: otherwise its 404s look like a
+    /// missing feature.</summary>
+    public static void LogWhenOff(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        if (string.IsNullOrEmpty(app.Services.GetRequiredService<IOptionsMonitor<AdminOptions>>().CurrentValue.Token))
+            LogAdminOff(app.Logger);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Admin:Token is not set: the admin API (/admin/v1) is off and answers 404. Set Admin__Token=<a long random " +
+                  "secret> to turn it on; 'admin ...' on the command line works without it (see docs/admin.md).")]
+    private static partial void LogAdminOff(ILogger logger);
+
     /// <summary>Puts every endpoint of <paramref name="group"/> behind the admin token.</summary>
     public static RouteGroupBuilder RequireAdminToken(this RouteGroupBuilder group)
     {
