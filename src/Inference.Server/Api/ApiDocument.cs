@@ -165,7 +165,7 @@ public static class ApiDocument
     private static void AddRateLimitHeaders(OpenApiOperation operation)
     {
         var number = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "0" };
-        var duration = new OpenApiSchema { Type = JsonSchemaType.String, Example = System.Text.Json.Nodes.JsonValue.Create("6m0s") };
+        var duration = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+(ms|s|m[0-9]+s|h[0-9]+m)$" };
         (string Name, string Description, IOpenApiSchema Schema)[] headers =
         [
             (RateLimitHeaders.LimitRequests, "The plan's `requests_per_minute`; absent when the plan has none.", number),

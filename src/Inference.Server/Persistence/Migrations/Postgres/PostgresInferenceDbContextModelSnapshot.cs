@@ -267,11 +267,25 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
+                    b.Property<DateTimeOffset?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
                     b.Property<string>("KeyHash")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)")
                         .HasColumnName("key_hash");
+
+                    b.Property<string>("KeyPrefix")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("key_prefix");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("name");
 
                     b.Property<DateTimeOffset?>("RevokedAt")
                         .HasColumnType("timestamp with time zone")
@@ -309,6 +323,14 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("disabled_at");
 
+                    b.Property<long?>("MaxConcurrent")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_concurrent");
+
+                    b.Property<long?>("MaxInputsPerRequest")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_inputs_per_request");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(256)
@@ -320,13 +342,21 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("character varying(128)")
                         .HasColumnName("previous_webhook_secret");
 
-                    b.Property<long>("TokensPerDay")
+                    b.Property<long?>("RequestsPerMinute")
+                        .HasColumnType("bigint")
+                        .HasColumnName("requests_per_minute");
+
+                    b.Property<long?>("TokensPerDay")
                         .HasColumnType("bigint")
                         .HasColumnName("tokens_per_day");
 
-                    b.Property<long>("TokensPerMinute")
+                    b.Property<long?>("TokensPerMinute")
                         .HasColumnType("bigint")
                         .HasColumnName("tokens_per_minute");
+
+                    b.Property<long?>("TokensPerMonth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("tokens_per_month");
 
                     b.Property<string>("WebhookSecret")
                         .HasMaxLength(128)
@@ -340,6 +370,55 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                     b.HasKey("Id");
 
                     b.ToTable("tenants", (string)null);
+                });
+
+            modelBuilder.Entity("Inference.Server.Usage.UsageRecord", b =>
+                {
+                    b.Property<Guid>("InferenceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("inference_id");
+
+                    b.Property<DateTimeOffset>("CompletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("completed_at");
+
+                    b.Property<long>("CompletionTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("completion_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model");
+
+                    b.Property<long>("PromptTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("prompt_tokens");
+
+                    b.Property<DateTimeOffset>("SubmittedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("submitted_at");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("InferenceId");
+
+                    b.HasIndex("TenantId", "CompletedAt")
+                        .HasDatabaseName("ix_usage_records_tenant_completed");
+
+                    b.HasIndex("TenantId", "SubmittedAt")
+                        .HasDatabaseName("ix_usage_records_tenant_submitted");
+
+                    b.ToTable("usage_records", (string)null);
                 });
 
             modelBuilder.Entity("Inference.Server.Webhooks.WebhookDelivery", b =>

@@ -260,11 +260,25 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
 
+                    b.Property<long?>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
                     b.Property<string>("KeyHash")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("TEXT")
                         .HasColumnName("key_hash");
+
+                    b.Property<string>("KeyPrefix")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_prefix");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
 
                     b.Property<long?>("RevokedAt")
                         .HasColumnType("INTEGER")
@@ -302,6 +316,14 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("disabled_at");
 
+                    b.Property<long?>("MaxConcurrent")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_concurrent");
+
+                    b.Property<long?>("MaxInputsPerRequest")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_inputs_per_request");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(256)
@@ -313,13 +335,21 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("previous_webhook_secret");
 
-                    b.Property<long>("TokensPerDay")
+                    b.Property<long?>("RequestsPerMinute")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requests_per_minute");
+
+                    b.Property<long?>("TokensPerDay")
                         .HasColumnType("INTEGER")
                         .HasColumnName("tokens_per_day");
 
-                    b.Property<long>("TokensPerMinute")
+                    b.Property<long?>("TokensPerMinute")
                         .HasColumnType("INTEGER")
                         .HasColumnName("tokens_per_minute");
+
+                    b.Property<long?>("TokensPerMonth")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("tokens_per_month");
 
                     b.Property<string>("WebhookSecret")
                         .HasMaxLength(128)
@@ -333,6 +363,55 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.HasKey("Id");
 
                     b.ToTable("tenants", (string)null);
+                });
+
+            modelBuilder.Entity("Inference.Server.Usage.UsageRecord", b =>
+                {
+                    b.Property<Guid>("InferenceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("inference_id");
+
+                    b.Property<long>("CompletedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("completed_at");
+
+                    b.Property<long>("CompletionTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("completion_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("PromptTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("prompt_tokens");
+
+                    b.Property<long>("SubmittedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("submitted_at");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("InferenceId");
+
+                    b.HasIndex("TenantId", "CompletedAt")
+                        .HasDatabaseName("ix_usage_records_tenant_completed");
+
+                    b.HasIndex("TenantId", "SubmittedAt")
+                        .HasDatabaseName("ix_usage_records_tenant_submitted");
+
+                    b.ToTable("usage_records", (string)null);
                 });
 
             modelBuilder.Entity("Inference.Server.Webhooks.WebhookDelivery", b =>
