@@ -73,13 +73,12 @@ public static class RateLimitHeaders
         }
 
         // The tightest token window: the fewest tokens left; of equals, the one that resets last.
-        (long Limit, QuotaWindowUsage Window)[] windows =
-            [(plan.TokensPerMinute ?? -1, usage.MinuteTokens), (plan.TokensPerDay ?? -1, usage.DayTokens), (plan.TokensPerMonth ?? -1, usage.MonthTokens)];
-        if (windows.Where(x => x.Limit >= 0)
-                .OrderBy(x => Math.Max(0, x.Limit - x.Window.Total))
-                .ThenByDescending(x => x.Window.ResetsAt)
-                .FirstOrDefault() is { Limit: >= 0 } tightest)
+        (long? Limit, QuotaWindowUsage Window)[] windows =
+            [(plan.TokensPerMinute, usage.MinuteTokens), (plan.TokensPerDay, usage.DayTokens), (plan.TokensPerMonth, usage.MonthTokens)];
+        var limited = windows.Where(x => x.Limit is not null).Select(x => (Limit: x.Limit!.Value, x.Window)).ToList();
+        if (limited.Count > 0)
         {
+            var tightest = limited.OrderBy(x => Math.Max(0, x.Limit - x.Window.Total)).ThenByDescending(x => x.Window.ResetsAt).First();
             yield return (LimitTokens, Number(tightest.Limit));
             yield return (RemainingTokens, Number(Math.Max(0, tightest.Limit - tightest.Window.Total)));
             yield return (ResetTokens, Duration(tightest.Window.ResetsAt - now));

@@ -6,14 +6,14 @@ namespace Inference.Server.Quota;
 /// </summary>
 /// <param name="Settled">Tokens of finished requests per tenant and window: one entry per tenant and UTC day of the
 /// current month (the month's total is their sum), from the usage ledger.</param>
-/// <param name="Open">The requests that are not final: their reservations are recreated as they were, so that their
+/// <param name="Open">The requests admitted and not final (not those still waiting for their decision): their reservations are recreated as they were, so that their
 /// settle or release finds them and corrects the windows, and their concurrency slots are taken again.</param>
 public sealed record QuotaSnapshot(IReadOnlyList<SettledTokens> Settled, IReadOnlyList<OpenReservation> Open);
 
 /// <summary>The tokens of a tenant's finished requests counted in one UTC day.</summary>
 public sealed record SettledTokens(string TenantId, DateOnly Day, long Tokens);
 
-/// <summary>A request admitted (or about to be) and not final: <paramref name="Tokens"/> stay reserved until it ends.</summary>
+/// <summary>A request admitted and not final: <paramref name="Tokens"/> stay reserved until it ends.</summary>
 public sealed record OpenReservation(string TenantId, Guid InferenceId, long Tokens, DateTimeOffset ReservedAt);
 
 /// <summary>Where a ledger reads its <see cref="QuotaSnapshot"/> from when it finds its data lost.</summary>

@@ -56,7 +56,7 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "settled", "the outcome to settle");
         Assert.Equal(promptTokens, (long)await _services.Redis.HashGetAsync(reservationKey, "charged"));
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
-        Assert.Equal(promptTokens, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+        Assert.Equal(promptTokens, await _services.DevDayTokensAsync(day));
 
         await Poll.UntilAsync(async () => (await _services.QueuesAsync()).Values.All(messages => messages == 0), "the outcome to settle");
         var queues = await _services.QueuesAsync();
@@ -97,7 +97,7 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         await client.WaitUntilFinishedAsync(first.GetProperty("id").GetString()!);
         var day = (string)(await _services.Redis.HashGetAsync(rejectedKey, "day"))!;
         await Poll.UntilAsync(async () =>
-            (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}") == firstTokens, "the outcome to settle");
+            await _services.DevDayTokensAsync(day) == firstTokens, "the outcome to settle");
     }
 
     [Fact]
@@ -218,7 +218,7 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
         await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "released", "the reservation to be released");
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
-        Assert.Equal(0, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+        Assert.Equal(0, await _services.DevDayTokensAsync(day));
         // The management API counts with a delay of its own.
         await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(ProtocolEndpoints.Worker) == 1, "the work in its queue");
 

@@ -49,6 +49,13 @@ public sealed class IsolatedServices : IAsyncLifetime
         ["Database:ApplyMigrations"] = "true",
     };
 
+    /// <summary>The dev tenant's tokens in the Redis window of <paramref name="day"/> (<c>yyyyMMdd</c>), used and reserved.</summary>
+    public async Task<long> DevDayTokensAsync(string day)
+    {
+        var window = await Redis.HashGetAsync($"{RedisPrefix}:quota:{{dev}}:window:day:{day}", ["used", "reserved"]);
+        return (long)window[0] + (long)window[1];
+    }
+
     public async Task InitializeAsync()
     {
         await _database.CreateAsync();

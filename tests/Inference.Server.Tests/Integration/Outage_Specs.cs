@@ -82,7 +82,7 @@ public sealed class When_the_database_is_away_for_a_while : IAsyncLifetime
         var reservationKey = $"{_services.RedisPrefix}:quota:{{dev}}:reservation:{id}";
         await Poll.UntilAsync(async () => await _services.Redis.HashGetAsync(reservationKey, "state") == "settled", "the reservation to settle");
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
-        Assert.Equal(tokens, (long)await _services.Redis.StringGetAsync($"{_services.RedisPrefix}:quota:{{dev}}:day:{day}"));
+        Assert.Equal(tokens, await _services.DevDayTokensAsync(day));
         Assert.DoesNotContain((await _services.QueuesAsync()).Keys, name => name.EndsWith("_error", StringComparison.Ordinal));
     }
 

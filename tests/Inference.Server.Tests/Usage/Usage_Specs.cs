@@ -50,14 +50,16 @@ public abstract class Usage_Specs<TApp>(TApp app) : IClassFixture<TApp>
         var key = await app.Services.AddTenantAsync(tenantId);
         await using (var scope = app.Services.CreateAsyncScope())
         {
-            // Five tokens a minute: the request's sixteen are refused, and it fails.
+            // Twenty tokens a day: a second request of sixteen is refused, and it fails.
             await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Tenants.Where(x => x.Id == tenantId)
-                .ExecuteUpdateAsync(set => set.SetProperty(x => x.TokensPerMinute, 5));
+                .ExecuteUpdateAsync(set => set.SetProperty(x => x.TokensPerDay, 20));
         }
 
         using var client = ClientOf(key);
-        using var response = await client.SubmitAsync(string.Join(' ', Enumerable.Repeat("word", 14)));
-        var problem = await response.AssertProblemAsync(HttpStatusCode.TooManyRequests, "quota_exceeded");
+        var sixteenTokens = string.Join(' ', Enumerable.Repeat("word", 14));
+        await client.SubmitAcceptedAsync(sixteenTokens);
+        using var response = await client.SubmitAsync(sixteenTokens);
+        var problem = await response.AssertProblemAsync(HttpStatusCode.TooManyRequests, "quota_daily_tokens");
         var id = problem.GetProperty("inference_id").GetString()!;
 
         var failed = await client.WaitUntilFinishedAsync(id);
