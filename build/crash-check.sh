@@ -31,7 +31,8 @@
 # The checks: every request answered 202 is final and readable, and none was ever answered 404; no client saw a 5xx
 # other than 503 `unavailable`, nor a connection failure; hostile inputs were refused with their codes; no request was
 # canceled that nobody asked to cancel, and every cancel answered 200 ended canceled; every request in the database is
-# final; nothing is left reserved in Redis, and Redis charged exactly the tokens of the completed requests (canceled and
+# final; nothing is left reserved in Redis (tokens or concurrency slots), and Redis and the usage ledger both charged exactly the
+# tokens of the completed requests (canceled and
 # failed ones charge nothing); every final request published exactly one outcome event (deduplicated by MessageId;
 # redeliveries are counted), of the type of its state, and no event names an unknown id; the queues drained and the
 # error queues are empty. The short run takes about 3 minutes on two cores.
@@ -382,10 +383,19 @@ check "requests stored, one per submission answered 202 (Idempotency-Key on ever
 check "requests in the database that are not final" "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state NOT IN ('Completed', 'Failed', 'Canceled')")" 0
 check "reservations still held in Redis" "$held" 0
 tokens=$(psql "$pg/$name" -Atc "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM inference_sagas WHERE current_state = 'Completed'")
-charged=0
-for day in $(redis --scan --pattern "$name:quota:{dev}:day:*"); do charged=$((charged + $(redis GET "$day"))); done
+charged=0 reserved=0
+for day in $(redis --scan --pattern "$name:quota:{dev}:window:day:*"); do
+  charged=$((charged + $(redis HGET "$day" used))); reserved=$((reserved + $(redis HGET "$day" reserved)))
+done
 check "tokens charged in Redis = tokens of the completed requests" "$charged" "$tokens" \
   "the clients read $(report 'r["accepted"]["completed_tokens"]') for the completed requests they were answered 202 for"
+check "tokens still reserved in Redis's day windows" "$reserved" 0
+check "concurrency slots still taken in Redis" "$(redis GET "$name:quota:{dev}:concurrent")" 0
+check "tokens in the usage ledger = tokens of the completed requests" \
+  "$(psql "$pg/$name" -Atc "SELECT coalesce(sum(total_tokens), 0) FROM usage_records")" "$tokens"
+check "usage ledger rows, one per completed request that used tokens" \
+  "$(psql "$pg/$name" -Atc "SELECT count(*) FROM usage_records")" \
+  "$(psql "$pg/$name" -Atc "SELECT count(*) FROM inference_sagas WHERE current_state = 'Completed' AND prompt_tokens + completion_tokens > 0")"
 check "outcome subscriber stayed up through the outages" "$subscriber_up" yes
 check "final requests with exactly one outcome event, of their state's type" "$outcome_exactly_one" "$outcome_final_rows" \
   "events: $outcome_types; no event: $outcome_missing; wrong type: $outcome_wrong_type"
