@@ -45,7 +45,7 @@ public static class QuotaApi
             return Problems.QuotaUnavailable();
         }
 
-        return TypedResults.Ok(new QuotaResponse("quota", tenantId, PlanResponse.Of(plan), new QuotaWindowsResponse(
+        return TypedResults.Ok(new QuotaResponse("quota", tenantId, PlanBody.From(plan), new QuotaWindowsResponse(
             Window(plan.RequestsPerMinute, usage.Requests),
             Window(plan.TokensPerMinute, usage.MinuteTokens),
             Window(plan.TokensPerDay, usage.DayTokens),
@@ -62,25 +62,7 @@ public static class QuotaApi
 /// <param name="TenantId">The caller's tenant.</param>
 /// <param name="Plan">The plan's limits; <see langword="null"/> is no limit.</param>
 /// <param name="Windows">Each window's state.</param>
-public sealed record QuotaResponse(string Object, string TenantId, PlanResponse Plan, QuotaWindowsResponse Windows);
-
-/// <summary>A plan: each limit, <see langword="null"/> when the plan has none.</summary>
-/// <param name="RequestsPerMinute">Admitted requests per UTC minute.</param>
-/// <param name="TokensPerMinute">Tokens per UTC minute.</param>
-/// <param name="TokensPerDay">Tokens per UTC day.</param>
-/// <param name="TokensPerMonth">Tokens per UTC calendar month.</param>
-/// <param name="MaxConcurrent">Requests admitted and not yet ended, at one time.</param>
-/// <param name="MaxInputsPerRequest">Inputs in one request.</param>
-public sealed record PlanResponse(
-    long? RequestsPerMinute, long? TokensPerMinute, long? TokensPerDay, long? TokensPerMonth, long? MaxConcurrent, long? MaxInputsPerRequest)
-{
-    public static PlanResponse Of(QuotaPlan plan)
-    {
-        ArgumentNullException.ThrowIfNull(plan);
-        return new(plan.RequestsPerMinute, plan.TokensPerMinute, plan.TokensPerDay, plan.TokensPerMonth, plan.MaxConcurrent,
-            plan.MaxInputsPerRequest);
-    }
-}
+public sealed record QuotaResponse(string Object, string TenantId, PlanBody Plan, QuotaWindowsResponse Windows);
 
 /// <summary>The windows of a plan, each shown whether or not the plan limits it.</summary>
 /// <param name="RequestsPerMinute">Requests admitted this UTC minute.</param>

@@ -32,10 +32,6 @@ public sealed record QuotaPlan
     /// <summary>Inputs in one request.</summary>
     public long? MaxInputsPerRequest { get; init; }
 
-    /// <summary>The smallest token limit of any window: a request with more tokens can never be admitted.</summary>
-    public long? SmallestTokenLimit =>
-        new[] { TokensPerMinute, TokensPerDay, TokensPerMonth }.Where(x => x is not null).Min();
-
     /// <summary>The names of the limits that are present but below 1, in the API's snake_case; empty when the plan is valid.</summary>
     public IEnumerable<string> InvalidLimits()
     {
