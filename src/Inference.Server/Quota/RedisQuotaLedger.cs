@@ -31,7 +31,7 @@ namespace Inference.Server.Quota;
 /// slot's expiry (Unix ms): the request's deadline, or the decision plus <see cref="QuotaOptions.SlotLifetime"/>.
 /// A settle or release removes its member; one that never comes (lost in an outage) frees the slot at its expiry,
 /// when the request can no longer be unfinished. A reservation drops the expired members before counting; the
-/// usage read counts only the live ones. The key expires with its last slot.
+/// usage read counts only the live ones. The key expires 2 minutes after its last slot.
 /// </description>
 /// </item>
 /// <item>
@@ -139,8 +139,9 @@ public sealed class RedisQuotaLedger : IQuotaLedger
           local slotTtlMs = tonumber(@slotExpiresMs) - tonumber(@nowMs)
           if slotTtlMs > 0 then
             redis.call('ZADD', @slotsKey, @slotExpiresMs, @inferenceId)
-            -- The set lives as long as its longest slot; PTTL -1 (no expiry) or shorter is raised, never lowered.
-            if redis.call('PTTL', @slotsKey) < slotTtlMs then redis.call('PEXPIRE', @slotsKey, int(slotTtlMs)) end
+            -- The set outlives its longest slot by a grace period; PTTL -1 (no expiry) or shorter is raised, never lowered.
+            local keyTtlMs = slotTtlMs + tonumber(@slotsGraceMs)
+            if redis.call('PTTL', @slotsKey) < keyTtlMs then redis.call('PEXPIRE', @slotsKey, int(keyTtlMs)) end
           end
           -- PTTL -1: the window was just created. Its expiry follows its window and is never moved afterwards.
           if redis.call('PTTL', @minuteKey) == -1 then redis.call('PEXPIRE', @minuteKey, @minuteTtlMs) end
@@ -214,7 +215,7 @@ public sealed class RedisQuotaLedger : IQuotaLedger
             redis.call('DEL', key)
             i = i + 1
           elseif op == 'slot' then
-            -- member, expiry (Unix ms), ttl ms
+            -- member, expiry (Unix ms), key ttl ms (the slot's and a grace period)
             redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 1])
             if redis.call('PTTL', key) < tonumber(ARGV[i + 3]) then redis.call('PEXPIRE', key, ARGV[i + 3]) end
             i = i + 4
@@ -248,6 +249,12 @@ public sealed class RedisQuotaLedger : IQuotaLedger
     private static readonly TimeSpan RebuildWait = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan RebuildPoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// How long the slots key outlives its last slot. Slots expire by their score, on the process's clock; the key's
+    /// expiry, on Redis' clock, only cleans up, so it must never come first, even when the two clocks disagree.
+    /// </summary>
+    private static readonly TimeSpan SlotsKeyGrace = TimeSpan.FromMinutes(2);
 
     private readonly IConnectionMultiplexer _redis;
     private readonly IQuotaSnapshotSource _snapshots;
@@ -447,7 +454,7 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                     args.AddRange(
                     [
                         "slot", open.InferenceId.ToString("D"), slotExpiresAt.ToUnixTimeMilliseconds(),
-                        Milliseconds(slotExpiresAt - windows.Now),
+                        Milliseconds(slotExpiresAt - windows.Now + SlotsKeyGrace),
                     ]);
                 }
 
@@ -504,6 +511,7 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                 monthKey = (RedisKey)(tenantKeyPrefix + "window:month:" + windows.MonthId),
                 slotsKey = (RedisKey)(tenantKeyPrefix + "slots"),
                 inferenceId = reservation.InferenceId.ToString("D"),
+                slotsGraceMs = Milliseconds(SlotsKeyGrace),
                 slotExpiresMs = QuotaRules.SlotExpiry(reservation, windows.Now, _slotLifetime).ToUnixTimeMilliseconds(),
                 tenantId = reservation.TenantId,
                 tokens = reservation.Tokens,
