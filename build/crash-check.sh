@@ -390,7 +390,7 @@ done
 check "tokens charged in Redis = tokens of the completed requests" "$charged" "$tokens" \
   "the clients read $(report 'r["accepted"]["completed_tokens"]') for the completed requests they were answered 202 for"
 check "tokens still reserved in Redis's day windows" "$reserved" 0
-check "concurrency slots still taken in Redis" "$(redis GET "$name:quota:{dev}:concurrent")" 0
+check "concurrency slots still taken in Redis" "$(redis ZCARD "$name:quota:{dev}:slots")" 0
 check "tokens in the usage ledger = tokens of the completed requests" \
   "$(psql "$pg/$name" -Atc "SELECT coalesce(sum(total_tokens), 0) FROM usage_records")" "$tokens"
 check "usage ledger rows, one per completed request that used tokens" \

@@ -318,6 +318,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         InferenceId = saga.CorrelationId,
         TenantId = saga.TenantId,
         Tokens = saga.ReservedTokens,
+        NotAfter = saga.DeadlineAt == default ? null : saga.DeadlineAt,
     };
 
     /// <summary>What <see cref="GetInferenceStatus"/> and <see cref="Contracts.CancelInference"/> answer.</summary>

@@ -9,4 +9,11 @@ public sealed record ReserveQuota
     public required string TenantId { get; init; }
 
     public required long Tokens { get; init; }
+
+    /// <summary>
+    /// The request's deadline; its concurrency slot is freed then at the latest, so that a release that never arrives
+    /// (lost to a long broker or Redis outage) cannot hold the slot forever. By then the saga has ended the request.
+    /// Absent from older senders: the ledger then bounds the slot by its own maximum lifetime.
+    /// </summary>
+    public DateTimeOffset? NotAfter { get; init; }
 }

@@ -20,10 +20,12 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
     private readonly IQuotaSnapshotSource _snapshots;
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _reservationRetention;
+    private readonly TimeSpan _slotLifetime;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _restoring = new(1, 1);
     private readonly Dictionary<CounterKey, Counter> _counters = [];
-    private readonly Dictionary<string, long> _concurrent = new(StringComparer.Ordinal);
+    /// <summary>Per tenant, its concurrency slots: inference id to the slot's expiry (Redis' sorted set).</summary>
+    private readonly Dictionary<string, Dictionary<Guid, DateTimeOffset>> _slots = new(StringComparer.Ordinal);
     private readonly Dictionary<ReservationKey, StoredReservation> _reservations = [];
     private DateTimeOffset _nextSweepAt = DateTimeOffset.MinValue;
     private volatile bool _restored;
@@ -36,6 +38,7 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         _snapshots = snapshots;
         _timeProvider = timeProvider;
         _reservationRetention = options.Value.ReservationRetention;
+        _slotLifetime = options.Value.SlotLifetime;
     }
 
     public async Task<QuotaDecision> ReserveAsync(
@@ -67,7 +70,7 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
                 minute?.Count ?? default,
                 Find(dayKey, windows.Now)?.Count ?? default,
                 Find(monthKey, windows.Now)?.Count ?? default,
-                _concurrent.GetValueOrDefault(tenant));
+                TakenSlots(tenant, windows.Now));
             var rejection = QuotaRules.Check(reservation.Tokens, plan, counts, windows);
 
             QuotaDecision decision;
@@ -78,7 +81,11 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
                 minuteCounter.Requests++;
                 GetOrCreate(dayKey, windows.DayCounterExpiresAt, windows.Now).Reserved += reservation.Tokens;
                 GetOrCreate(monthKey, windows.MonthCounterExpiresAt, windows.Now).Reserved += reservation.Tokens;
-                _concurrent[tenant] = counts.Concurrent + 1;
+                TakeSlot(
+                    tenant,
+                    reservation.InferenceId,
+                    QuotaRules.SlotExpiry(reservation, windows.Now, _slotLifetime),
+                    windows.Now);
                 decision = QuotaDecision.Reserved(reservation.Tokens);
             }
             else
@@ -132,7 +139,7 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
                 new QuotaWindowUsage(minute?.Used ?? 0, minute?.Reserved ?? 0, windows.MinuteEnd),
                 new QuotaWindowUsage(day?.Used ?? 0, day?.Reserved ?? 0, windows.DayEnd),
                 new QuotaWindowUsage(month?.Used ?? 0, month?.Reserved ?? 0, windows.MonthEnd),
-                new QuotaWindowUsage(_concurrent.GetValueOrDefault(tenantId), 0, null)));
+                new QuotaWindowUsage(TakenSlots(tenantId, windows.Now), 0, null)));
         }
     }
 
@@ -189,10 +196,11 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
         (day.Used, day.Reserved) = (plan.Day.Used, plan.Day.Reserved);
         var month = Replace(new CounterKey(tenant, windows.MonthId), windows.MonthCounterExpiresAt);
         (month.Used, month.Reserved) = (plan.Month.Used, plan.Month.Reserved);
-        _concurrent[tenant] = plan.Open.Count;
+        _slots.Remove(tenant);
 
         foreach (var open in plan.Open)
         {
+            TakeSlot(tenant, open.InferenceId, QuotaRules.SlotExpiry(open, _slotLifetime), windows.Now);
             var at = QuotaWindows.At(open.ReservedAt);
             var record = new ReservationRecord(
                 tenant,
@@ -272,8 +280,9 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
                 }
             }
 
-            if (_concurrent.TryGetValue(tenantId, out var slots))
-                _concurrent[tenantId] = Math.Max(0, slots - 1);
+            // Only this request's own slot: after its expiry it is gone already, and nobody else's is touched.
+            if (_slots.TryGetValue(tenantId, out var slots))
+                slots.Remove(inferenceId);
 
             _reservations[reservationKey] = stored with
             {
@@ -281,6 +290,36 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
             };
             return new QuotaSettlement(QuotaSettlementOutcome.Applied, reservedTokens, chargedTokens);
         }
+    }
+
+    /// <summary>The tenant's live slots; expired ones are dropped, as the Redis script drops them before counting.</summary>
+    private int TakenSlots(string tenantId, DateTimeOffset now)
+    {
+        if (!_slots.TryGetValue(tenantId, out var slots))
+            return 0;
+
+        foreach (var (inferenceId, expiresAt) in slots)
+        {
+            if (now >= expiresAt)
+                slots.Remove(inferenceId);
+        }
+
+        if (slots.Count == 0)
+            _slots.Remove(tenantId);
+
+        return slots.Count;
+    }
+
+    /// <summary>Takes a slot that frees itself at <paramref name="expiresAt"/>; one already past it holds nothing.</summary>
+    private void TakeSlot(string tenantId, Guid inferenceId, DateTimeOffset expiresAt, DateTimeOffset now)
+    {
+        if (now >= expiresAt)
+            return;
+
+        if (!_slots.TryGetValue(tenantId, out var slots))
+            _slots[tenantId] = slots = [];
+
+        slots[inferenceId] = expiresAt;
     }
 
     private bool TryGetReservation(
@@ -340,6 +379,9 @@ public sealed class InProcessQuotaLedger : IQuotaLedger
             if (now >= stored.ExpiresAt)
                 _reservations.Remove(key);
         }
+
+        foreach (var tenantId in _slots.Keys.ToList())
+            TakenSlots(tenantId, now);
     }
 
     /// <summary>

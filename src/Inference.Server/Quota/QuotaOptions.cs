@@ -18,6 +18,13 @@ public sealed class QuotaOptions
     public TimeSpan ReservationRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>
+    /// How long a concurrency slot lasts when its reservation carries no deadline (a reserve from an older sender, or
+    /// a reservation rebuilt without one): after this it frees itself even if its release never came, so a lost
+    /// release cannot cost the tenant capacity for good. Must outlast the longest request.
+    /// </summary>
+    public TimeSpan SlotLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
     /// Redis unreachable (connection or timeout failures) =&gt; admit without counting. Off by default: an outage
     /// then holds requests until Redis is back, which keeps every limit; on, it keeps serving and stops limiting
     /// (a warning is logged at most once a minute while it does).

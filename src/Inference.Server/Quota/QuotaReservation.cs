@@ -6,13 +6,17 @@ public sealed record QuotaReservation
     /// <param name="tenantId">The tenant whose quota pays for the inference.</param>
     /// <param name="inferenceId">The inference (saga correlation id); the ledger acts at most once per id.</param>
     /// <param name="tokens">Prompt tokens plus the most tokens the inference may generate.</param>
-    public QuotaReservation(string tenantId, Guid inferenceId, long tokens)
+    /// <param name="slotExpiresAt">When the concurrency slot frees itself if no settle or release comes: the request's
+    /// deadline, after which it cannot be unfinished. Null: the decision time plus
+    /// <see cref="QuotaOptions.SlotLifetime"/>.</param>
+    public QuotaReservation(string tenantId, Guid inferenceId, long tokens, DateTimeOffset? slotExpiresAt = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(tenantId);
         ArgumentOutOfRangeException.ThrowIfNegative(tokens);
         TenantId = tenantId;
         InferenceId = inferenceId;
         Tokens = tokens;
+        SlotExpiresAt = slotExpiresAt;
     }
 
     public string TenantId { get; }
@@ -20,4 +24,6 @@ public sealed record QuotaReservation
     public Guid InferenceId { get; }
 
     public long Tokens { get; }
+
+    public DateTimeOffset? SlotExpiresAt { get; }
 }

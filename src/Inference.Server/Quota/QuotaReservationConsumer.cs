@@ -33,7 +33,7 @@ public sealed partial class QuotaReservationConsumer(
         QuotaDecision decision;
         try
         {
-            decision = await ledger.ReserveAsync(new QuotaReservation(message.TenantId, message.InferenceId, message.Tokens),
+            decision = await ledger.ReserveAsync(new QuotaReservation(message.TenantId, message.InferenceId, message.Tokens, message.NotAfter),
                 plan, context.CancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (

@@ -21,6 +21,17 @@ internal readonly record struct TenantCounts(
 internal static class QuotaRules
 {
     /// <summary>
+    /// When a new reservation's concurrency slot frees itself if its settle or release never comes: the request's
+    /// deadline, or without one the decision plus <paramref name="slotLifetime"/>.
+    /// </summary>
+    public static DateTimeOffset SlotExpiry(QuotaReservation reservation, DateTimeOffset now, TimeSpan slotLifetime) =>
+        reservation.SlotExpiresAt ?? now + slotLifetime;
+
+    /// <summary>The same for a reservation recreated by a rebuild, measured from when it was admitted.</summary>
+    public static DateTimeOffset SlotExpiry(OpenReservation open, TimeSpan slotLifetime) =>
+        open.NotAfter ?? open.ReservedAt + slotLifetime;
+
+    /// <summary>
     /// Why <paramref name="tokens"/> (one request, one slot) may not be counted on top of <paramref name="counts"/>, or
     /// <see langword="null"/> if they fit. A request that can never fit is reported first (month, day, minute), as
     /// waiting would not help; then the windows from the longest to the shortest, because when several are full only

@@ -41,6 +41,7 @@ public static class QuotaServiceCollectionExtensions
             .Validate(
                 options => options.ReservationRetention > TimeSpan.Zero,
                 "Quotas:ReservationRetention must be positive.")
+            .Validate(options => options.SlotLifetime > TimeSpan.Zero, "Quotas:SlotLifetime must be positive.")
             .ValidateOnStart();
     }
 }

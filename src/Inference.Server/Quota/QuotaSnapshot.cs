@@ -14,7 +14,18 @@ public sealed record QuotaSnapshot(IReadOnlyList<SettledTokens> Settled, IReadOn
 public sealed record SettledTokens(string TenantId, DateOnly Day, long Tokens);
 
 /// <summary>A request admitted and not final: <paramref name="Tokens"/> stay reserved until it ends.</summary>
-public sealed record OpenReservation(string TenantId, Guid InferenceId, long Tokens, DateTimeOffset ReservedAt);
+/// <param name="TenantId">The tenant whose quota pays for the request.</param>
+/// <param name="InferenceId">The request (saga correlation id).</param>
+/// <param name="Tokens">The tokens reserved for it.</param>
+/// <param name="ReservedAt">When it was admitted: its reservation is recreated in the windows of that instant.</param>
+/// <param name="NotAfter">The request's deadline, when its recreated concurrency slot frees itself; null: the
+/// reservation time plus <see cref="QuotaOptions.SlotLifetime"/>.</param>
+public sealed record OpenReservation(
+    string TenantId,
+    Guid InferenceId,
+    long Tokens,
+    DateTimeOffset ReservedAt,
+    DateTimeOffset? NotAfter = null);
 
 /// <summary>Where a ledger reads its <see cref="QuotaSnapshot"/> from when it finds its data lost.</summary>
 public interface IQuotaSnapshotSource

@@ -25,8 +25,14 @@ namespace Inference.Server.Quota;
 /// </description>
 /// </item>
 /// <item>
-/// <term><c>P:quota:{T}:concurrent</c></term>
-/// <description>String counter: the tenant's reservations in state reserved. No expiry.</description>
+/// <term><c>P:quota:{T}:slots</c></term>
+/// <description>
+/// Sorted set of the tenant's concurrency slots: member the inference id (36 characters, lower case), score the
+/// slot's expiry (Unix ms): the request's deadline, or the decision plus <see cref="QuotaOptions.SlotLifetime"/>.
+/// A settle or release removes its member; one that never comes (lost in an outage) frees the slot at its expiry,
+/// when the request can no longer be unfinished. A reservation drops the expired members before counting; the
+/// usage read counts only the live ones. The key expires 2 minutes after its last slot.
+/// </description>
 /// </item>
 /// <item>
 /// <term><c>P:quota:{T}:reservation:{inference id, 36 characters, lower case}</c></term>
@@ -88,7 +94,9 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         local dayTotal = num(day[1]) + num(day[2])
         local monthTotal = num(month[1]) + num(month[2])
         local requests = num(minute[3])
-        local concurrent = num(redis.call('GET', @concurrentKey))
+        -- Slots past their expiry belong to requests that have ended, whether or not their release arrived.
+        redis.call('ZREMRANGEBYSCORE', @slotsKey, '-inf', @nowMs)
+        local concurrent = redis.call('ZCARD', @slotsKey)
         -- A limit of -1 is no limit.
         local function over(limit, value) local l = tonumber(limit) return l >= 0 and value > l end
 
@@ -127,7 +135,14 @@ public sealed class RedisQuotaLedger : IQuotaLedger
           redis.call('HINCRBY', @minuteKey, 'requests', 1)
           redis.call('HINCRBY', @dayKey, 'reserved', @tokens)
           redis.call('HINCRBY', @monthKey, 'reserved', @tokens)
-          redis.call('INCR', @concurrentKey)
+          -- A slot already past its expiry (the deadline went by before the decision) holds nothing.
+          local slotTtlMs = tonumber(@slotExpiresMs) - tonumber(@nowMs)
+          if slotTtlMs > 0 then
+            redis.call('ZADD', @slotsKey, @slotExpiresMs, @inferenceId)
+            -- The set outlives its longest slot by a grace period; PTTL -1 (no expiry) or shorter is raised, never lowered.
+            local keyTtlMs = slotTtlMs + tonumber(@slotsGraceMs)
+            if redis.call('PTTL', @slotsKey) < keyTtlMs then redis.call('PEXPIRE', @slotsKey, int(keyTtlMs)) end
+          end
           -- PTTL -1: the window was just created. Its expiry follows its window and is never moved afterwards.
           if redis.call('PTTL', @minuteKey) == -1 then redis.call('PEXPIRE', @minuteKey, @minuteTtlMs) end
           if redis.call('PTTL', @dayKey) == -1 then redis.call('PEXPIRE', @dayKey, @dayTtlMs) end
@@ -164,9 +179,8 @@ public sealed class RedisQuotaLedger : IQuotaLedger
             end
           end
         end
-        if redis.call('EXISTS', @concurrentKey) == 1 and redis.call('DECR', @concurrentKey) < 0 then
-          redis.call('SET', @concurrentKey, '0')
-        end
+        -- Only this request's own slot: after its expiry it is gone already, and nobody else's is touched.
+        redis.call('ZREM', @slotsKey, @inferenceId)
 
         redis.call('HSET', @reservationKey, 'state', @finalState, 'charged', @chargedTokens, 'finished_at', @nowMs)
         return {'applied', tokens, @chargedTokens}
@@ -176,7 +190,9 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         local minute = redis.call('HMGET', @minuteKey, 'used', 'reserved', 'requests')
         local day = redis.call('HMGET', @dayKey, 'used', 'reserved')
         local month = redis.call('HMGET', @monthKey, 'used', 'reserved')
-        return {minute[1], minute[2], minute[3], day[1], day[2], month[1], month[2], redis.call('GET', @concurrentKey)}
+        -- Live slots only; the expired ones are left for the next reservation to drop, so this read writes nothing.
+        local slots = redis.call('ZCOUNT', @slotsKey, '(' .. @nowMs, '+inf')
+        return {minute[1], minute[2], minute[3], day[1], day[2], month[1], month[2], slots}
         """);
 
     /// <summary>
@@ -195,9 +211,14 @@ public sealed class RedisQuotaLedger : IQuotaLedger
             if ARGV[i + 3] ~= '' then redis.call('HSET', key, 'requests', ARGV[i + 3]) end
             redis.call('PEXPIRE', key, ARGV[i + 4])
             i = i + 5
-          elseif op == 'counter' then
-            redis.call('SET', key, ARGV[i + 1])
-            i = i + 2
+          elseif op == 'clear' then
+            redis.call('DEL', key)
+            i = i + 1
+          elseif op == 'slot' then
+            -- member, expiry (Unix ms), key ttl ms (the slot's and a grace period)
+            redis.call('ZADD', key, ARGV[i + 2], ARGV[i + 1])
+            if redis.call('PTTL', key) < tonumber(ARGV[i + 3]) then redis.call('PEXPIRE', key, ARGV[i + 3]) end
+            i = i + 4
           elseif op == 'reservation' then
             -- tenant, tokens, minute, day, month, decided_at, ttl ms
             redis.call('DEL', key)
@@ -229,11 +250,18 @@ public sealed class RedisQuotaLedger : IQuotaLedger
 
     private static readonly TimeSpan RebuildPoll = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// How long the slots key outlives its last slot. Slots expire by their score, on the process's clock; the key's
+    /// expiry, on Redis' clock, only cleans up, so it must never come first, even when the two clocks disagree.
+    /// </summary>
+    private static readonly TimeSpan SlotsKeyGrace = TimeSpan.FromMinutes(2);
+
     private readonly IConnectionMultiplexer _redis;
     private readonly IQuotaSnapshotSource _snapshots;
     private readonly TimeProvider _timeProvider;
     private readonly string _keyPrefix;
     private readonly TimeSpan _reservationRetention;
+    private readonly TimeSpan _slotLifetime;
 
     public RedisQuotaLedger(
         IConnectionMultiplexer redis,
@@ -250,6 +278,7 @@ public sealed class RedisQuotaLedger : IQuotaLedger
         _timeProvider = timeProvider;
         _keyPrefix = options.Value.KeyPrefix;
         _reservationRetention = options.Value.ReservationRetention;
+        _slotLifetime = options.Value.SlotLifetime;
     }
 
     private RedisKey MarkerKey => $"{_keyPrefix}:quota:restored";
@@ -306,7 +335,8 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                 minuteKey = (RedisKey)(tenantKeyPrefix + "window:minute:" + windows.MinuteId),
                 dayKey = (RedisKey)(tenantKeyPrefix + "window:day:" + windows.DayId),
                 monthKey = (RedisKey)(tenantKeyPrefix + "window:month:" + windows.MonthId),
-                concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                slotsKey = (RedisKey)(tenantKeyPrefix + "slots"),
+                nowMs = windows.Now.ToUnixTimeMilliseconds(),
             },
             ct).ConfigureAwait(false))!;
 
@@ -411,10 +441,23 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                 windows.DayCounterExpiresAt);
             Window(prefix + "window:month:" + windows.MonthId, plan.Month.Used, plan.Month.Reserved, null,
                 windows.MonthCounterExpiresAt);
-            keys.Add(prefix + "concurrent");
-            args.AddRange(["counter", plan.Open.Count]);
+            var slotsKey = prefix + "slots";
+            keys.Add(slotsKey);
+            args.Add("clear");
             foreach (var open in plan.Open)
             {
+                // A slot whose expiry has passed belongs to a request that cannot still be running.
+                var slotExpiresAt = QuotaRules.SlotExpiry(open, _slotLifetime);
+                if (slotExpiresAt > windows.Now)
+                {
+                    keys.Add(slotsKey);
+                    args.AddRange(
+                    [
+                        "slot", open.InferenceId.ToString("D"), slotExpiresAt.ToUnixTimeMilliseconds(),
+                        Milliseconds(slotExpiresAt - windows.Now + SlotsKeyGrace),
+                    ]);
+                }
+
                 var at = QuotaWindows.At(open.ReservedAt);
                 keys.Add(ReservationKey(plan.TenantId, open.InferenceId));
                 args.AddRange(
@@ -466,7 +509,10 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                 minuteKey = (RedisKey)(tenantKeyPrefix + "window:minute:" + windows.MinuteId),
                 dayKey = (RedisKey)(tenantKeyPrefix + "window:day:" + windows.DayId),
                 monthKey = (RedisKey)(tenantKeyPrefix + "window:month:" + windows.MonthId),
-                concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                slotsKey = (RedisKey)(tenantKeyPrefix + "slots"),
+                inferenceId = reservation.InferenceId.ToString("D"),
+                slotsGraceMs = Milliseconds(SlotsKeyGrace),
+                slotExpiresMs = QuotaRules.SlotExpiry(reservation, windows.Now, _slotLifetime).ToUnixTimeMilliseconds(),
                 tenantId = reservation.TenantId,
                 tokens = reservation.Tokens,
                 minuteLimit = plan.TokensPerMinute ?? -1,
@@ -511,7 +557,8 @@ public sealed class RedisQuotaLedger : IQuotaLedger
                 {
                     markerKey = MarkerKey,
                     reservationKey = ReservationKey(tenantId, inferenceId),
-                    concurrentKey = (RedisKey)(tenantKeyPrefix + "concurrent"),
+                    slotsKey = (RedisKey)(tenantKeyPrefix + "slots"),
+                    inferenceId = inferenceId.ToString("D"),
                     tenantKeyPrefix,
                     finalState,
                     chargedTokens,

@@ -47,12 +47,13 @@ public sealed class DbQuotaSnapshotSource(IServiceScopeFactory scopes) : IQuotaS
 
         var open = await db.Inferences.AsNoTracking()
             .Where(x => AdmittedStates.Contains(x.CurrentState))
-            .Select(x => new { x.TenantId, x.CorrelationId, x.ReservedTokens, x.CreatedAt })
+            .Select(x => new { x.TenantId, x.CorrelationId, x.ReservedTokens, x.CreatedAt, x.DeadlineAt })
             .ToListAsync(cancellationToken).ConfigureAwait(false);
 
         return new QuotaSnapshot(
             [.. settled.Select(x => new SettledTokens(x.TenantId, UsageSql.ToDate(x.Day), x.Tokens))],
-            [.. open.Select(x => new OpenReservation(x.TenantId, x.CorrelationId, x.ReservedTokens, x.CreatedAt))]);
+            [.. open.Select(x => new OpenReservation(
+                x.TenantId, x.CorrelationId, x.ReservedTokens, x.CreatedAt, x.DeadlineAt == default ? null : x.DeadlineAt))]);
     }
 
     /// <summary>

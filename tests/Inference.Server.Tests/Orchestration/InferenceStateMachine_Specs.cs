@@ -23,6 +23,9 @@ public sealed class When_an_inference_is_submitted : SagaSpec
         var reserve = Saga.Harness.Sent.Select<ReserveQuota>(x => x.Context.Message.InferenceId == id).Single();
         Assert.Equal(ProtocolEndpoints.Quota, QueueOf(reserve));
         Assert.Equal(("tenant-a", (long)ScriptedGate.TokensPerInput), (reserve.Context.Message.TenantId, reserve.Context.Message.Tokens));
+        // The request's concurrency slot frees itself at its deadline, should its release never arrive.
+        Assert.NotEqual(default, instance.DeadlineAt);
+        Assert.Equal(instance.DeadlineAt, reserve.Context.Message.NotAfter);
         Assert.Equal(["Submitted"], instance.History.Select(h => h.State));
     }
 

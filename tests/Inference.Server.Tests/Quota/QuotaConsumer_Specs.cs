@@ -171,6 +171,23 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
         Assert.Null(await _ledger.Inner.GetReservationAsync("tenant-a", id));
     }
 
+    [Fact]
+    public async Task Should_reserve_with_the_requests_deadline_as_the_expiry_of_its_slot()
+    {
+        var withDeadline = Guid.NewGuid();
+        var notAfter = DateTimeOffset.UtcNow.AddMinutes(5);
+        var withoutDeadline = Guid.NewGuid();
+
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = withDeadline, TenantId = "tenant-a", Tokens = 40, NotAfter = notAfter });
+        await Harness.Bus.Publish(new ReserveQuota { InferenceId = withoutDeadline, TenantId = "tenant-a", Tokens = 40 });
+
+        await Poll.UntilAsync(() => Harness.Published.Select<QuotaReserved>().Count() == 2, "both reservations to be decided");
+        Assert.Equal(notAfter, _ledger.Reservation(withDeadline)?.SlotExpiresAt);
+        // An older sender's message without a deadline: the ledger bounds the slot by Quotas:SlotLifetime instead.
+        Assert.NotNull(_ledger.Reservation(withoutDeadline));
+        Assert.Null(_ledger.Reservation(withoutDeadline)?.SlotExpiresAt);
+    }
+
     /// <summary>
     /// A ledger whose next calls of one kind throw: as StackExchange.Redis does while its server is unreachable, or with
     /// an error that is no outage.
@@ -179,6 +196,7 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
     {
         private readonly Dictionary<string, int> _failuresLeft = [];
         private readonly Dictionary<string, int> _calls = [];
+        private readonly Dictionary<Guid, QuotaReservation> _reservations = [];
         private bool _outage = true;
 
         public IQuotaLedger Inner { get; } = inner;
@@ -198,8 +216,20 @@ public sealed class When_the_ledger_is_away_for_a_while : IAsyncLifetime
                 return _calls.GetValueOrDefault(operation);
         }
 
-        public Task<QuotaDecision> ReserveAsync(QuotaReservation reservation, QuotaPlan plan, CancellationToken ct = default) =>
-            Call(nameof(ReserveAsync), () => Inner.ReserveAsync(reservation, plan, ct));
+        /// <summary>The last reservation asked of this ledger for <paramref name="inferenceId"/>.</summary>
+        public QuotaReservation? Reservation(Guid inferenceId)
+        {
+            lock (_failuresLeft)
+                return _reservations.GetValueOrDefault(inferenceId);
+        }
+
+        public Task<QuotaDecision> ReserveAsync(QuotaReservation reservation, QuotaPlan plan, CancellationToken ct = default)
+        {
+            lock (_failuresLeft)
+                _reservations[reservation.InferenceId] = reservation;
+
+            return Call(nameof(ReserveAsync), () => Inner.ReserveAsync(reservation, plan, ct));
+        }
 
         public Task RestoreAsync(CancellationToken ct = default) => Inner.RestoreAsync(ct);
 

@@ -7,7 +7,9 @@ namespace Inference.Server.Tests.Quota;
 /// <summary>
 /// Random sequences of reservations, settlements, releases, redeliveries and clock moves (seconds to days, across minute,
 /// day and month edges) held to a model that only keeps a list of reservations and sums them: after every step the
-/// ledger's usage equals the model's sums, and every decision and settlement equals the model's.
+/// ledger's usage equals the model's sums, and every decision and settlement equals the model's. Each reservation's
+/// concurrency slot has a random deadline (none, already due, or seconds to a day ahead), and the model counts a slot
+/// only while its reservation is reserved and its expiry ahead, so slots that expire unreleased are covered too.
 /// </summary>
 public abstract class QuotaLedgerModelSpecs
 {
@@ -23,9 +25,15 @@ public abstract class QuotaLedgerModelSpecs
         MaxConcurrent = 4,
     };
 
+    /// <summary>Seconds from the decision to the slot's deadline; -1: no deadline, the slot lasts the slot lifetime.</summary>
+    private static readonly Gen<long> SlotSeconds = Gen.OneOf(-1L, 0L, 1L, 30L, 61L, 600L, 3_600L, 86_400L);
+
+    private static readonly TimeSpan SlotLifetime = TimeSpan.FromMinutes(10);
+
     private static readonly Gen<Step> Steps = Gen.Frequency(
-        (6, Gen.Long[0, 1_200].Select(tokens => new Step(StepKind.Reserve, tokens, 0))),
-        (2, Gen.Select(Gen.Int[0, 1_000], Gen.Long[0, 1_200], (index, tokens) => new Step(StepKind.Redeliver, tokens, index))),
+        (6, Gen.Select(Gen.Long[0, 1_200], SlotSeconds, (tokens, slot) => new Step(StepKind.Reserve, tokens, 0, slot))),
+        (2, Gen.Select(Gen.Int[0, 1_000], Gen.Long[0, 1_200], SlotSeconds,
+            (index, tokens, slot) => new Step(StepKind.Redeliver, tokens, index, slot))),
         (4, Gen.Select(Gen.Int[0, 1_000], Gen.Long[0, 1_500], (index, tokens) => new Step(StepKind.Settle, tokens, index))),
         (2, Gen.Int[0, 1_000].Select(index => new Step(StepKind.Release, 0, index))),
         (3, Gen.OneOf(1L, 7L, 25L, 59L, 61L, 3_599L, 86_399L, 86_400L, 5 * 86_400L, 20 * 86_400L)
@@ -49,6 +57,7 @@ public abstract class QuotaLedgerModelSpecs
         {
             KeyPrefix = "quota-model-" + Guid.NewGuid().ToString("N"),
             ReservationRetention = Retention,
+            SlotLifetime = SlotLifetime,
         });
         var model = new Model();
         try
@@ -61,15 +70,18 @@ public abstract class QuotaLedgerModelSpecs
                     case StepKind.Reserve:
                     {
                         var id = Guid.NewGuid();
-                        var decision = await ledger.ReserveAsync(new QuotaReservation("tenant", id, step.Tokens), Plan);
-                        Assert.Equal(model.Reserve(id, step.Tokens, now), decision);
+                        var slotExpiresAt = step.SlotExpiresAt(now);
+                        var decision = await ledger.ReserveAsync(
+                            new QuotaReservation("tenant", id, step.Tokens, slotExpiresAt), Plan);
+                        Assert.Equal(model.Reserve(id, step.Tokens, now, slotExpiresAt ?? now + SlotLifetime), decision);
                         break;
                     }
 
                     case StepKind.Redeliver when model.Count > 0:
                     {
                         var known = model.At(step.Index);
-                        var decision = await ledger.ReserveAsync(new QuotaReservation("tenant", known.Id, step.Tokens), Plan);
+                        var decision = await ledger.ReserveAsync(
+                            new QuotaReservation("tenant", known.Id, step.Tokens, step.SlotExpiresAt(now)), Plan);
                         Assert.Equal(known.Decision, decision);
                         break;
                     }
@@ -116,21 +128,28 @@ public abstract class QuotaLedgerModelSpecs
         Wait,
     }
 
-    /// <summary>One step; <see cref="Tokens"/> is the tokens asked or charged, or the seconds waited.</summary>
-    private readonly record struct Step(StepKind Kind, long Tokens, int Index)
+    /// <summary>
+    /// One step; <see cref="Tokens"/> is the tokens asked or charged, or the seconds waited; <see cref="Slot"/> the
+    /// seconds to a reservation's deadline (see <see cref="SlotSeconds"/>).
+    /// </summary>
+    private readonly record struct Step(StepKind Kind, long Tokens, int Index, long Slot = -1)
     {
+        public DateTimeOffset? SlotExpiresAt(DateTimeOffset now) => Slot < 0 ? null : now.AddSeconds(Slot);
+
         public override string ToString() => Kind switch
         {
-            StepKind.Reserve => $"reserve {Tokens}",
-            StepKind.Redeliver => $"redeliver #{Index}",
+            StepKind.Reserve => $"reserve {Tokens} slot {Slot} s",
+            StepKind.Redeliver => $"redeliver #{Index} slot {Slot} s",
             StepKind.Settle => $"settle #{Index} with {Tokens}",
             StepKind.Release => $"release #{Index}",
             _ => $"wait {Tokens} s",
         };
     }
 
-    private sealed class Entry(Guid id, long tokens, DateTimeOffset at, QuotaDecision decision)
+    private sealed class Entry(Guid id, long tokens, DateTimeOffset at, DateTimeOffset slotExpiresAt, QuotaDecision decision)
     {
+        public DateTimeOffset SlotExpiresAt { get; } = slotExpiresAt;
+
         public Guid Id { get; } = id;
 
         public long Tokens { get; } = tokens;
@@ -161,14 +180,14 @@ public abstract class QuotaLedgerModelSpecs
 
         public Entry At(int index) => _entries[index % _entries.Count];
 
-        public QuotaDecision Reserve(Guid id, long tokens, DateTimeOffset now)
+        public QuotaDecision Reserve(Guid id, long tokens, DateTimeOffset now, DateTimeOffset slotExpiresAt)
         {
             var (minute, day, month) = Windows(now);
             var requests = Admitted(minute, Minute).Count();
             var minuteTotal = Total(minute, Minute);
             var dayTotal = Total(day, Day);
             var monthTotal = Total(month, Month);
-            var concurrent = _entries.Count(x => x.State == ReservationState.Reserved);
+            var concurrent = Slots(now);
 
             QuotaRejection? rejection =
                 tokens > Plan.TokensPerMonth ? new(QuotaLimitKind.TokensPerMonth, 6_000, monthTotal, tokens, null)
@@ -182,7 +201,7 @@ public abstract class QuotaLedgerModelSpecs
                 : null;
 
             var decision = rejection is null ? QuotaDecision.Reserved(tokens) : QuotaDecision.Rejected(tokens, rejection);
-            _entries.Add(new Entry(id, tokens, now, decision));
+            _entries.Add(new Entry(id, tokens, now, slotExpiresAt, decision));
             return decision;
         }
 
@@ -213,8 +232,12 @@ public abstract class QuotaLedgerModelSpecs
                 Window(minute, Minute, minute.AddMinutes(1)),
                 Window(day, Day, day.AddDays(1)),
                 Window(month, Month, month.AddMonths(1)),
-                new QuotaWindowUsage(_entries.Count(x => x.State == ReservationState.Reserved), 0, null));
+                new QuotaWindowUsage(Slots(now), 0, null));
         }
+
+        /// <summary>A slot is taken until its reservation ends or its expiry comes, whichever is first.</summary>
+        private int Slots(DateTimeOffset now) =>
+            _entries.Count(x => x.State == ReservationState.Reserved && now < x.SlotExpiresAt);
 
         private QuotaWindowUsage Window(DateTimeOffset start, Func<DateTimeOffset, DateTimeOffset> of, DateTimeOffset end)
         {

@@ -738,8 +738,139 @@ public abstract class QuotaLedgerSpecs
         Assert.Equal(reads + 1, Snapshots.Reads);
     }
 
-    protected Task<QuotaDecision> ReserveAsync(Guid inferenceId, long tokens, QuotaPlan? plan = null) =>
-        Ledger.ReserveAsync(new QuotaReservation(Tenant, inferenceId, tokens), plan ?? Limits);
+    [Fact]
+    public async Task A_slot_whose_release_never_comes_is_free_again_after_its_expiry()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 1 };
+        var lost = Guid.NewGuid();
+        Assert.True((await ReserveAsync(lost, 10, plan, Start.AddSeconds(10))).IsReserved);
+
+        var refused = await ReserveAsync(Guid.NewGuid(), 10, plan, Start.AddMinutes(10));
+
+        Assert.Equal(new QuotaRejection(QuotaLimitKind.Concurrency, 1, 1, 1, TimeSpan.FromSeconds(1)), refused.Rejection);
+        await AdvanceAsync(TimeSpan.FromSeconds(11));
+        Assert.Equal(new QuotaWindowUsage(0, 0, null), (await Ledger.GetUsageAsync(Tenant)).Concurrent);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan, Start.AddMinutes(10))).IsReserved);
+        Assert.Equal(new QuotaWindowUsage(1, 0, null), (await Ledger.GetUsageAsync(Tenant)).Concurrent);
+        // Only the slot expired: the reservation itself still holds its tokens until it is settled or released.
+        Assert.Equal(ReservationState.Reserved, (await Ledger.GetReservationAsync(Tenant, lost))?.State);
+        Assert.Equal(20, (await Ledger.GetUsageAsync(Tenant)).DayTokens.Reserved);
+    }
+
+    [Fact]
+    public async Task A_slot_expires_at_its_instant_and_not_a_millisecond_before()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 1 };
+        await ReserveAsync(Guid.NewGuid(), 10, plan, Start.AddSeconds(10));
+
+        await AdvanceAsync(TimeSpan.FromSeconds(10) - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(QuotaLimitKind.Concurrency, (await ReserveAsync(Guid.NewGuid(), 10, plan)).Rejection?.Limit);
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+
+        await AdvanceAsync(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+    }
+
+    [Fact]
+    public async Task A_release_after_its_slot_expired_gives_back_its_tokens_and_frees_no_one_elses_slot()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 1 };
+        var late = Guid.NewGuid();
+        await ReserveAsync(late, 300, plan, Start.AddSeconds(10));
+        await AdvanceAsync(TimeSpan.FromSeconds(11));
+        var current = Guid.NewGuid();
+        Assert.True((await ReserveAsync(current, 200, plan, Start.AddMinutes(10))).IsReserved);
+
+        var release = await Ledger.ReleaseAsync(Tenant, late);
+
+        Assert.Equal(new QuotaSettlement(QuotaSettlementOutcome.Applied, 300, 0), release);
+        var usage = await Ledger.GetUsageAsync(Tenant);
+        Assert.Equal((0, 200, 1), (usage.DayTokens.Used, usage.DayTokens.Reserved, usage.Concurrent.Used));
+        Assert.Equal(QuotaLimitKind.Concurrency, (await ReserveAsync(Guid.NewGuid(), 10, plan)).Rejection?.Limit);
+        Assert.True((await Ledger.SettleAsync(Tenant, current, 150)).Applied);
+        Assert.Equal(0, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+    }
+
+    [Fact]
+    public async Task A_redelivered_reservation_does_not_take_a_second_slot_nor_move_its_expiry()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 2 };
+        var inferenceId = Guid.NewGuid();
+        await ReserveAsync(inferenceId, 10, plan, Start.AddSeconds(10));
+
+        var decisions = await RunConcurrentlyAsync(8, _ => ReserveAsync(inferenceId, 10, plan, Start.AddHours(1)));
+
+        Assert.All(decisions, x => Assert.True(x.IsReserved));
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan, Start.AddHours(1))).IsReserved);
+        Assert.Equal(QuotaLimitKind.Concurrency, (await ReserveAsync(Guid.NewGuid(), 10, plan)).Rejection?.Limit);
+        // The first decision stands, with the expiry it was given.
+        await AdvanceAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+    }
+
+    [Fact]
+    public async Task Without_a_deadline_a_slot_lasts_the_slot_lifetime()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 1 };
+        await ReserveAsync(Guid.NewGuid(), 10, plan);
+
+        await AdvanceAsync(new QuotaOptions().SlotLifetime - TimeSpan.FromSeconds(1));
+        Assert.Equal(QuotaLimitKind.Concurrency, (await ReserveAsync(Guid.NewGuid(), 10, plan)).Rejection?.Limit);
+
+        await AdvanceAsync(TimeSpan.FromSeconds(1));
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+    }
+
+    [Fact]
+    public async Task A_reservation_whose_deadline_has_passed_is_admitted_without_a_slot()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 1 };
+
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan, Start.AddSeconds(-1))).IsReserved);
+
+        Assert.Equal(0, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+    }
+
+    [Fact]
+    public async Task The_rebuild_gives_open_reservations_their_slots_with_their_expiry()
+    {
+        var plan = new QuotaPlan { MaxConcurrent = 2 };
+        var soon = Guid.NewGuid();
+        var past = Guid.NewGuid();
+        Snapshots.Open.AddRange(
+        [
+            new OpenReservation(Tenant, soon, 10, Start.AddSeconds(-5), NotAfter: Start.AddSeconds(10)),
+            // No deadline recorded: the slot lasts the slot lifetime from the admission.
+            new OpenReservation(Tenant, Guid.NewGuid(), 10, Start.AddMinutes(-30)),
+            // Its deadline is gone: the request cannot still be running, so it takes no slot.
+            new OpenReservation(Tenant, past, 10, Start.AddMinutes(-20), NotAfter: Start.AddSeconds(-1)),
+        ]);
+        await LoseDataAsync();
+
+        await Ledger.RestoreAsync();
+
+        Assert.Equal(2, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        Assert.Equal(QuotaLimitKind.Concurrency, (await ReserveAsync(Guid.NewGuid(), 10, plan)).Rejection?.Limit);
+        await AdvanceAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        await AdvanceAsync(TimeSpan.FromMinutes(30) - TimeSpan.FromSeconds(10));
+        Assert.Equal(0, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+        // Each reservation is there to be finished; finishing one whose slot has gone frees nothing more.
+        Assert.True((await Ledger.ReleaseAsync(Tenant, past)).Applied);
+        Assert.True((await Ledger.ReleaseAsync(Tenant, soon)).Applied);
+        Assert.True((await ReserveAsync(Guid.NewGuid(), 10, plan)).IsReserved);
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+    }
+
+    protected Task<QuotaDecision> ReserveAsync(
+        Guid inferenceId,
+        long tokens,
+        QuotaPlan? plan = null,
+        DateTimeOffset? slotExpiresAt = null) =>
+        Ledger.ReserveAsync(new QuotaReservation(Tenant, inferenceId, tokens, slotExpiresAt), plan ?? Limits);
 
     /// <summary>A plan of token limits per minute and day, 0 meaning none (as the tenant columns say).</summary>
     protected static QuotaPlan Plan(long tokensPerMinute, long tokensPerDay) => new()

@@ -22,7 +22,7 @@ public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture
             await ledger.ReserveAsync(new QuotaReservation("tenant-a", Guid.NewGuid(), 10), QuotaPlan.Unlimited);
 
             Assert.IsType<RedisQuotaLedger>(ledger);
-            // Minute, day, month, concurrency, the reservation and the rebuild marker.
+            // Minute, day, month, the slots, the reservation and the rebuild marker.
             Assert.Equal(6, (await redis.KeysAsync(keyPrefix)).Length);
         }
         finally
@@ -50,6 +50,32 @@ public sealed class QuotaServiceCollectionExtensionsSpecs(RedisConnectionFixture
             new Dictionary<string, string?> { ["Quotas:KeyPrefix"] = "" });
 
         Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<QuotaOptions>>().Value);
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:05:00")]
+    public async Task A_slot_lifetime_that_is_not_positive_is_refused_at_start(string slotLifetime)
+    {
+        await using var provider = BuildProvider(
+            services => services.AddInProcessQuotaLedger(),
+            new Dictionary<string, string?> { ["Quotas:SlotLifetime"] = slotLifetime });
+
+        var refusal = Assert.Throws<OptionsValidationException>(
+            () => provider.GetRequiredService<IOptions<QuotaOptions>>().Value);
+        Assert.Contains("Quotas:SlotLifetime must be positive.", refusal.Failures);
+    }
+
+    [Fact]
+    public async Task The_slot_lifetime_is_an_hour_unless_configured()
+    {
+        await using var provider = BuildProvider(
+            services => services.AddInProcessQuotaLedger(),
+            new Dictionary<string, string?> { ["Quotas:SlotLifetime"] = "00:20:00" });
+        await using var defaults = BuildProvider(services => services.AddInProcessQuotaLedger(), []);
+
+        Assert.Equal(TimeSpan.FromMinutes(20), provider.GetRequiredService<IOptions<QuotaOptions>>().Value.SlotLifetime);
+        Assert.Equal(TimeSpan.FromHours(1), defaults.GetRequiredService<IOptions<QuotaOptions>>().Value.SlotLifetime);
     }
 
     private ServiceProvider BuildProvider(

@@ -55,13 +55,17 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     {
         var settled = Guid.NewGuid();
         await ReserveAsync(settled, 300);
-        await ReserveAsync(Guid.NewGuid(), 200);
+        var open = Guid.NewGuid();
+        await ReserveAsync(open, 200);
         await Ledger.SettleAsync(Tenant, settled, 100);
 
         Assert.Equal(["100", "200", "2"], await FieldsAsync("window:minute:203105171015", "used", "reserved", "requests"));
         Assert.Equal(["100", "200"], await FieldsAsync("window:day:20310517", "used", "reserved"));
         Assert.Equal(["100", "200"], await FieldsAsync("window:month:203105", "used", "reserved"));
-        Assert.Equal(1, (long)await Database.StringGetAsync(TenantKey("concurrent")));
+        // The open request's slot: its inference id, expiring at the decision plus the slot lifetime (no deadline given).
+        Assert.Equal(
+            [new SortedSetEntry(open.ToString("D"), Start.AddHours(1).ToUnixTimeMilliseconds())],
+            await Database.SortedSetRangeByRankWithScoresAsync(TenantKey("slots")));
         Assert.Equal("settled", (string?)await Database.HashGetAsync(TenantKey($"reservation:{settled:D}"), "state"));
         Assert.True(await Database.KeyExistsAsync($"{_keyPrefix}:quota:restored"));
     }
@@ -121,12 +125,29 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
         await ReserveAsync(inferenceId, 300);
 
         // 10:15:20 -> end of minute 10:16:00 + 2 min; end of day 2031-05-18 + 2 days; end of month 2031-06-01 + 2 days;
-        // reservation 7 days; the concurrency counter never expires.
+        // reservation 7 days; the slots 2 minutes after the last slot, here the decision plus the slot lifetime (1 hour).
         await AssertExpiresInAsync("window:minute:203105171015", TimeSpan.FromSeconds(160));
         await AssertExpiresInAsync("window:day:20310517", new DateTimeOffset(2031, 5, 20, 0, 0, 0, TimeSpan.Zero) - Start);
         await AssertExpiresInAsync("window:month:203105", new DateTimeOffset(2031, 6, 3, 0, 0, 0, TimeSpan.Zero) - Start);
         await AssertExpiresInAsync($"reservation:{inferenceId:D}", TimeSpan.FromDays(7));
-        Assert.Null(await Database.KeyTimeToLiveAsync(TenantKey("concurrent")));
+        await AssertExpiresInAsync("slots", TimeSpan.FromMinutes(62));
+    }
+
+    [Fact]
+    public async Task The_slots_key_outlives_its_longest_slot_by_two_minutes_and_a_usage_read_writes_nothing()
+    {
+        await ReserveAsync(Guid.NewGuid(), 10, QuotaPlan.Unlimited, Start.AddMinutes(10));
+        await ReserveAsync(Guid.NewGuid(), 10, QuotaPlan.Unlimited, Start.AddMinutes(5));
+        await AssertExpiresInAsync("slots", TimeSpan.FromMinutes(12));
+
+        await AdvanceAsync(TimeSpan.FromMinutes(6));
+        Assert.Equal(1, (await Ledger.GetUsageAsync(Tenant)).Concurrent.Used);
+
+        // The expired member is still there: only a reservation drops it.
+        Assert.Equal(2, await Database.SortedSetLengthAsync(TenantKey("slots")));
+        await ReserveAsync(Guid.NewGuid(), 10, QuotaPlan.Unlimited, Start.AddMinutes(7));
+        Assert.Equal(2, await Database.SortedSetLengthAsync(TenantKey("slots")));
+        await AssertExpiresInAsync("slots", TimeSpan.FromMinutes(6));
     }
 
     [Fact]
@@ -160,14 +181,15 @@ public sealed class RedisQuotaLedgerSpecs : QuotaLedgerSpecs, IClassFixture<Redi
     {
         var settled = Guid.NewGuid();
         await ReserveAsync(settled, 300);
+        await ReserveAsync(Guid.NewGuid(), 200);
         await ReserveAsync(Guid.NewGuid(), 5_000);
         await Ledger.SettleAsync(Tenant, settled, 100);
 
         // The rebuild marker is the ledger's, not a tenant's: it is the one key without a tenant hash tag.
         var keys = (await _redis.KeysAsync(_keyPrefix)).Where(key => key != $"{_keyPrefix}:quota:restored").ToArray();
 
-        // Minute, day, month, concurrency, two reservations.
-        Assert.Equal(6, keys.Length);
+        // Minute, day, month, the open request's slot, three reservations (settled, open, rejected).
+        Assert.Equal(7, keys.Length);
         Assert.All(keys, key => Assert.Equal(Tenant, ClusterHashTag(key)));
     }
 

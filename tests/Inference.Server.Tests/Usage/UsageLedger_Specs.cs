@@ -161,9 +161,11 @@ public abstract class UsageLedger_Specs<TDatabase>(TDatabase database) : IClassF
             ],
             snapshot.Settled.OrderBy(x => x.TenantId, StringComparer.Ordinal).ThenBy(x => x.Day));
         // A submitted request's reservation is undecided: it is decided after the rebuild, not recreated as admitted.
+        // Each comes with its deadline, when its recreated concurrency slot frees itself.
         Assert.Equal(
             new[] { InferenceStates.QuotaReserved, InferenceStates.Inferring }
-                .Select(state => new OpenReservation("tenant-a", open[state].Id, open[state].Tokens, open[state].At)),
+                .Select(state => new OpenReservation(
+                    "tenant-a", open[state].Id, open[state].Tokens, open[state].At, open[state].At.AddMinutes(5))),
             snapshot.Open.OrderBy(x => x.ReservedAt));
     }
 
