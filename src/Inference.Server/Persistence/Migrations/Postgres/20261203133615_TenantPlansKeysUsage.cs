@@ -102,6 +102,13 @@ namespace Inference.Server.Persistence.Migrations.Postgres
             // A limit of 0 meant "no limit"; a plan says so with NULL now.
             migrationBuilder.Sql("UPDATE tenants SET tokens_per_minute = NULL WHERE tokens_per_minute = 0;");
             migrationBuilder.Sql("UPDATE tenants SET tokens_per_day = NULL WHERE tokens_per_day = 0;");
+
+            // The ledger starts with the completed requests still kept (Retention:FinalAfter), so that a rebuild of the quota
+            // windows right after the upgrade does not forget what was spent before it.
+            migrationBuilder.Sql(
+                "INSERT INTO usage_records (inference_id, tenant_id, model, prompt_tokens, completion_tokens, total_tokens, submitted_at, completed_at) " +
+                "SELECT correlation_id, tenant_id, model, prompt_tokens, completion_tokens, prompt_tokens + completion_tokens, created_at, updated_at " +
+                "FROM inference_sagas WHERE current_state = 'Completed' AND prompt_tokens + completion_tokens > 0;");
         }
 
         /// <inheritdoc />
