@@ -58,15 +58,21 @@ public sealed partial class OutboxDispatcher(IBus bus, IOptions<OutboxOptions> o
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.Value.SendTimeout);
 
+        // Bounded as a whole, not only by the token: while the broker restarts, getting an endpoint takes no token and a
+        // send may not heed one, and the caller's transaction holds the request's rows (and a connection) until this
+        // returns. Left unbounded, a hung send held them for good, and every sweep waited on them first (seen in the
+        // outage drill: six requests left in Submitted behind one hung dispatch). An abandoned send may still go out
+        // later; the rows stay and are sent again, which every consumer tolerates.
         if (row.Destination is null)
         {
             await bus.Publish(message, type, Pipe.Execute<PublishContext>(context => Stamp(context, row)), timeout.Token)
-                .ConfigureAwait(false);
+                .WaitAsync(timeout.Token).ConfigureAwait(false);
             return;
         }
 
-        var endpoint = await bus.GetSendEndpoint(new Uri(row.Destination)).ConfigureAwait(false);
-        await endpoint.Send(message, type, Pipe.Execute<SendContext>(context => Stamp(context, row)), timeout.Token).ConfigureAwait(false);
+        var endpoint = await bus.GetSendEndpoint(new Uri(row.Destination)).WaitAsync(timeout.Token).ConfigureAwait(false);
+        await endpoint.Send(message, type, Pipe.Execute<SendContext>(context => Stamp(context, row)), timeout.Token)
+            .WaitAsync(timeout.Token).ConfigureAwait(false);
     }
 
     private static void Stamp(SendContext context, OutboxMessage row)
