@@ -28,6 +28,9 @@ public sealed record SubmitInference
     /// or later than the platform's clock.</summary>
     public DateTimeOffset? SubmittedAt { get; init; }
 
+    /// <summary>For a text-generation model: how to generate (a single input only). Null: the model's defaults.</summary>
+    public GenerationParameters? Parameters { get; init; }
+
     /// <summary>
     /// The submitter's own deadline, shorter than the platform's: when it passes, the request ends
     /// <see cref="InferenceCanceled"/> with reason <c>cancel_after_elapsed</c>. At least one second; null: the

@@ -25,4 +25,20 @@ public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputToke
     /// Where the model's sessions run, as the engine chose it: <c>cpu</c> in this build, which references the CPU runtime only.
     /// </summary>
     public required string Device { get; init; }
+
+    /// <summary>The most tokens one generation may add; <see langword="null"/> for models that do not generate.</summary>
+    public int? MaxOutputTokens { get; init; }
+
+    /// <summary>
+    /// How long a run waits for more work to batch with once it has some, at most; zero runs what has arrived at once.
+    /// </summary>
+    public TimeSpan MaxBatchDelay { get; init; }
+
+    /// <summary>The task clients see in a listing: <c>embedding</c> or <c>text-generation</c>.</summary>
+    public string Task => Kind switch
+    {
+        ModelKind.Embedding => "embedding",
+        ModelKind.TextGeneration => "text-generation",
+        _ => throw new InvalidOperationException($"A model kind with no task name: {Kind}."),
+    };
 }

@@ -5,4 +5,7 @@ public enum ModelKind
 {
     /// <summary>Maps each input text to a fixed-length vector; implements <see cref="IEmbeddingModel"/>.</summary>
     Embedding,
+
+    /// <summary>Continues a prompt token by token; implements <see cref="ITextGenerationModel"/>.</summary>
+    TextGeneration,
 }

@@ -14,4 +14,10 @@ public sealed record RunInference
     /// failed with <c>deadline_exceeded</c> and its quota is released. Null: no deadline.
     /// </summary>
     public DateTimeOffset? NotAfter { get; init; }
+
+    /// <summary>For a text-generation model: how to generate. Null: the model's defaults.</summary>
+    public Contracts.GenerationParameters? Parameters { get; init; }
+
+    /// <summary>A client reads the output as it is generated: the worker publishes the text in pieces as well.</summary>
+    public bool Stream { get; init; }
 }

@@ -55,12 +55,6 @@ public sealed record ModelResponse(
     string Id, string Object, long Created, string OwnedBy, string Task, int MaxInputTokens, int? Dimensions, string Device)
 {
     internal static ModelResponse Of(ModelDescriptor model) => new(
-        model.Id, "model", model.Published.ToUnixTimeSeconds(), model.Publisher, TaskOf(model.Kind), model.MaxInputTokens,
+        model.Id, "model", model.Published.ToUnixTimeSeconds(), model.Publisher, model.Task, model.MaxInputTokens,
         model.Dimensions, model.Device);
-
-    private static string TaskOf(ModelKind kind) => kind switch
-    {
-        ModelKind.Embedding => "embedding",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "A model kind with no task name."),
-    };
 }
