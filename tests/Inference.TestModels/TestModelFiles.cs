@@ -7,7 +7,7 @@ namespace Inference.TestModels;
 public sealed class TestModelFiles : IDisposable
 {
     /// <summary>The counting function of <see cref="TestDecoders.WriteCounting"/> over a small vocabulary.</summary>
-    public const int CountingVocabularySize = 1000;
+    public const int CountingVocabularySize = 5000;
 
     public TestModelFiles()
     {

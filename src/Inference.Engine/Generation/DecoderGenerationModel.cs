@@ -35,6 +35,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     private readonly Func<InferenceSession> _createSession;
     private readonly ILogger _logger;
     private readonly int _specialTokensPerInput;
+    private readonly HashSet<int> _specialTokenIds;
     private readonly KeyValuePair<string, object?> _modelTag;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
 
@@ -78,6 +79,13 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         _createSession = createSession;
         _logger = logger;
         _specialTokensPerInput = Encode(string.Empty).Count;
+        // Dropped from decoded ids: the end of sequence, and the tokenizer's own special tokens where it lists them.
+        _specialTokenIds = tokenizer is TiktokenTokenizer tiktoken ? [.. tiktoken.SpecialTokens?.Values ?? []] : [];
+        if (endOfSequenceTokenId is { } endOfSequence)
+        {
+            _specialTokenIds.Add(endOfSequence);
+        }
+
         _modelTag = new KeyValuePair<string, object?>("model", descriptor.Id);
     }
 
@@ -132,7 +140,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
 
         try
         {
-            return _tokenizer.Decode(tokenIds.Where(id => id != EndOfSequenceTokenId));
+            return _tokenizer.Decode(tokenIds.Where(id => !_specialTokenIds.Contains(id)));
         }
         catch (Exception exception) when (exception is ArgumentException or KeyNotFoundException or InvalidOperationException)
         {
@@ -149,7 +157,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             // One token through the model, so that ONNX Runtime's first-run allocations are not the first request's.
-            using var outputs = RunModel(session, 1, 1, 0, [EndOfSequenceTokenId ?? 0], [1], [0], null);
+            using var outputs = RunModel(session, 1, 1, 0, [0], [1], [0], null);
         }
         finally
         {
