@@ -38,7 +38,15 @@ public sealed class GenerationFixture : IDisposable
             MaxOutputTokens = maxOutputTokens,
             MaxBatchDelay = maxBatchDelay,
         };
-        return new DecoderGenerationModel(descriptor, Tokenizer, endOfSequence, () => new InferenceSession(path), NullLogger.Instance);
+        return new DecoderGenerationModel(descriptor, Tokenizer, endOfSequence, () => CreateSession(path), NullLogger.Instance);
+    }
+
+    /// <summary>A session as the engine's factory makes them: no spinning threads, which only fight on a busy machine.</summary>
+    private static InferenceSession CreateSession(string path)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = 2, InterOpNumThreads = 1 };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return new InferenceSession(path, options);
     }
 
     public IReadOnlyList<int> Encode(string text) => Tokenizer.EncodeToIds(text);
@@ -69,36 +77,57 @@ public sealed class GenerationFixture : IDisposable
     public void Dispose() => Files.Dispose();
 }
 
-/// <summary>Records the engine's batch sizes for one model.</summary>
-internal sealed class BatchSizeRecorder : IDisposable
+/// <summary>Records the engine's measurements for one model.</summary>
+internal sealed class MetricRecorder : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly string _modelId;
 
-    public BatchSizeRecorder(string modelId)
+    public MetricRecorder(string modelId)
     {
         _modelId = modelId;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == InferenceMetrics.MeterName && instrument.Name == InferenceMetrics.BatchSize.Name)
+            if (instrument.Meter.Name == InferenceMetrics.MeterName)
             {
                 listener.EnableMeasurementEvents(instrument);
             }
         };
-        _listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "model" && Equals(tag.Value, _modelId))
-                {
-                    Sizes.Add(value);
-                }
-            }
-        });
+        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
         _listener.Start();
     }
 
-    public ConcurrentBag<int> Sizes { get; } = [];
+    public ConcurrentQueue<(string Instrument, double Value, string? Type)> Measurements { get; } = [];
+
+    /// <summary>The values of <c>inference_batch_size</c>.</summary>
+    public IReadOnlyList<int> BatchSizes => Values(InferenceMetrics.BatchSize.Name).Select(v => (int)v).ToList();
+
+    public IEnumerable<double> Values(string instrument, string? type = null) =>
+        Measurements.Where(m => m.Instrument == instrument && (type is null || m.Type == type)).Select(m => m.Value);
 
     public void Dispose() => _listener.Dispose();
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        string? model = null;
+        string? type = null;
+        foreach (var tag in tags)
+        {
+            if (tag.Key == "model")
+            {
+                model = tag.Value as string;
+            }
+            else if (tag.Key == "type")
+            {
+                type = tag.Value as string;
+            }
+        }
+
+        if (model == _modelId)
+        {
+            Measurements.Enqueue((instrument.Name, value, type));
+        }
+    }
 }

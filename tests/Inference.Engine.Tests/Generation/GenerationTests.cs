@@ -47,7 +47,7 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
         Assert.All(Prompts, p => Assert.All(fixture.Encode(p), id => Assert.InRange(id, 0, TestModelFiles.CountingVocabularySize - 1)));
         var spec = TestModelFiles.Counting with { KvCache = kvCache, AttentionMask = attentionMask };
         using var model = fixture.Create(spec, maxBatchSize: 8, maxBatchDelay: TimeSpan.FromMilliseconds(500));
-        using var batchSizes = new BatchSizeRecorder(model.Descriptor.Id);
+        using var batchSizes = new MetricRecorder(model.Descriptor.Id);
 
         // Different max_tokens too, so that sequences leave the batch while others go on.
         var results = await Task.WhenAll(Prompts.Select((p, i) => model.GenerateAsync(Greedy(p, 10 + (3 * i)), CancellationToken.None)));
@@ -57,12 +57,12 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
             Assert.Equal(fixture.ExpectedGreedy(spec, Prompts[i], 10 + (3 * i)), results[i].Text);
         }
 
-        Assert.Contains(batchSizes.Sizes, size => size > 1);
-        Assert.All(batchSizes.Sizes, size => Assert.InRange(size, 1, 8));
+        Assert.Contains(batchSizes.BatchSizes, size => size > 1);
+        Assert.All(batchSizes.BatchSizes, size => Assert.InRange(size, 1, 8));
         if (attentionMask)
         {
             // With a mask the eight prompts are prefilled together.
-            Assert.Contains(8, batchSizes.Sizes);
+            Assert.Contains(8, batchSizes.BatchSizes);
         }
     }
 
@@ -71,7 +71,7 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
     {
         var spec = TestModelFiles.CountingWithCache;
         using var model = fixture.Create(spec, maxBatchSize: 4);
-        using var batchSizes = new BatchSizeRecorder(model.Descriptor.Id);
+        using var batchSizes = new MetricRecorder(model.Descriptor.Id);
         var late = new ConcurrentQueue<(string Prompt, Task<GenerationResult> Result)>();
         var pieces = 0;
 
@@ -85,7 +85,7 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
             Assert.Equal(fixture.ExpectedGreedy(spec, prompt, 60), (await result).Text);
         }
 
-        Assert.Contains(batchSizes.Sizes, size => size > 1);
+        Assert.Contains(batchSizes.BatchSizes, size => size > 1);
 
         void StartLate()
         {
@@ -349,6 +349,25 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
         Assert.Equal([1], count.Empty);
         Assert.Equal("hello world", model.DecodeTokens([.. fixture.Encode("hello world"), TestDecoders.Gpt2EndOfText]));
         Assert.Null(model.DecodeTokens([TestDecoders.Gpt2VocabularySize]));
+    }
+
+    [Fact]
+    public async Task Tokens_and_durations_are_measured_per_model()
+    {
+        var spec = TestModelFiles.CountingWithCache;
+        using var model = fixture.Create(spec, maxBatchDelay: TimeSpan.FromMilliseconds(300));
+        using var metrics = new MetricRecorder(model.Descriptor.Id);
+
+        var results = await Task.WhenAll(
+            model.GenerateAsync(Greedy("a b", 7), CancellationToken.None),
+            model.GenerateAsync(Greedy("one two three", 4), CancellationToken.None));
+
+        var tokens = InferenceMetrics.TokensProcessed.Name;
+        Assert.Equal(results.Sum(r => r.PromptTokens), metrics.Values(tokens, "prompt").Sum());
+        Assert.Equal(11, metrics.Values(tokens, "completion").Sum());
+        Assert.Equal(2, metrics.Values(InferenceMetrics.Duration.Name).Count());
+        // One prefill of both, then decode steps: two sequences until the shorter one leaves, one after.
+        Assert.Equal([2, 2, 2, 2, 1, 1, 1], metrics.BatchSizes);
     }
 
     [Fact]
