@@ -23,8 +23,9 @@ namespace Inference.Engine.Generation;
 /// running sequences share one cache tensor per layer, each row left-padded to the longest; the cache a run returns is
 /// fed to the next as is, and it is rebuilt (rows dropped or added, padding no row needs trimmed) only when the batch
 /// changes. A model without a cache reruns each whole sequence every step. A model without <c>attention_mask</c> cannot
-/// tell padding from tokens: it only batches sequences of equal length (the others run in runs of their own, still one
-/// step each per scheduler step).
+/// tell padding from tokens, and one without <c>position_ids</c> numbers positions itself, padding included, so that
+/// padding would change its output: such a model only batches sequences of equal length (the others run in runs of
+/// their own, still one token each per scheduler step).
 /// </para>
 /// </remarks>
 internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDisposable
@@ -413,7 +414,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
             {
                 _running.RemoveAll(s => s.IsDone);
                 _running.AddRange(newcomers);
-                var groups = layout.HasAttentionMask
+                var groups = layout.CanPad
                     ? [_running.ToList()]
                     : _running.GroupBy(s => s.Tokens.Count).Select(g => g.ToList()).ToList();
                 foreach (var group in groups.Where(g => g.Count > 0))
@@ -429,7 +430,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
             // Sequences canceled since the last step leave before this one.
             Compact(layout);
             var prefilled = new List<Cohort>();
-            var newGroups = layout.HasAttentionMask
+            var newGroups = layout.CanPad
                 ? (newcomers.Count > 0 ? [newcomers] : [])
                 : newcomers.GroupBy(s => s.Tokens.Count).Select(g => g.ToList()).ToList();
             foreach (var group in newGroups)
@@ -462,7 +463,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     /// </summary>
     private void Compact(DecoderLayout layout)
     {
-        var groups = layout.HasAttentionMask
+        var groups = layout.CanPad
             ? [_cohorts.ToList()]
             : _cohorts.GroupBy(c => c.PastLength).Select(g => g.ToList()).ToList();
         var compacted = new List<Cohort>();

@@ -39,6 +39,12 @@ internal sealed partial record DecoderLayout(
 
     public bool HasCache => PastNames.Length > 0;
 
+    /// <summary>
+    /// Whether sequences of different lengths can share a run, left-padded: only when the model is told which positions
+    /// are padding (the mask) and where each token is (the position ids), so that padding changes nothing.
+    /// </summary>
+    public bool CanPad => HasAttentionMask && HasPositionIds;
+
     public static DecoderLayout Read(InferenceSession session, string modelId)
     {
         var inputs = session.InputMetadata;

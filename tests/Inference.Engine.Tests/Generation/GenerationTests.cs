@@ -9,13 +9,16 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
     private static readonly string[] Prompts =
         ["a", "a b", "one two", "the cat sat", "1 2 3 4", "x y z w v", "to be or not to be", "is it in on at and"];
 
-    public static TheoryData<bool, bool> Variants => new() { { false, true }, { true, true }, { false, false }, { true, false } };
+    public static TheoryData<bool, bool, bool> Variants => new()
+    {
+        { false, true, true }, { true, true, true }, { false, false, true }, { true, false, true }, { false, true, false }, { true, true, false },
+    };
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public async Task Greedy_output_is_exactly_the_models_function(bool kvCache, bool attentionMask)
+    public async Task Greedy_output_is_exactly_the_models_function(bool kvCache, bool attentionMask, bool positionIds)
     {
-        var spec = TestModelFiles.Counting with { KvCache = kvCache, AttentionMask = attentionMask };
+        var spec = TestModelFiles.Counting with { KvCache = kvCache, AttentionMask = attentionMask, PositionIds = positionIds };
         using var model = fixture.Create(spec);
 
         var result = await model.GenerateAsync(Greedy("the cat sat", 20), CancellationToken.None);
@@ -42,10 +45,10 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public async Task Concurrent_requests_of_different_lengths_batch_and_give_what_they_give_alone(bool kvCache, bool attentionMask)
+    public async Task Concurrent_requests_of_different_lengths_batch_and_give_what_they_give_alone(bool kvCache, bool attentionMask, bool positionIds)
     {
         Assert.All(Prompts, p => Assert.All(fixture.Encode(p), id => Assert.InRange(id, 0, TestModelFiles.CountingVocabularySize - 1)));
-        var spec = TestModelFiles.Counting with { KvCache = kvCache, AttentionMask = attentionMask };
+        var spec = TestModelFiles.Counting with { KvCache = kvCache, AttentionMask = attentionMask, PositionIds = positionIds };
         using var model = fixture.Create(spec, maxBatchSize: 8, maxBatchDelay: TimeSpan.FromMilliseconds(500));
         using var batchSizes = new MetricRecorder(model.Descriptor.Id);
 
@@ -59,9 +62,9 @@ public sealed class GenerationTests(GenerationFixture fixture) : IClassFixture<G
 
         Assert.Contains(batchSizes.BatchSizes, size => size > 1);
         Assert.All(batchSizes.BatchSizes, size => Assert.InRange(size, 1, 8));
-        if (attentionMask)
+        if (attentionMask && positionIds)
         {
-            // With a mask the eight prompts are prefilled together.
+            // With a mask and position ids the eight prompts are prefilled together; without, only equal lengths share a run.
             Assert.Contains(8, batchSizes.BatchSizes);
         }
     }
