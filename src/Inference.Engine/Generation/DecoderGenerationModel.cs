@@ -306,6 +306,8 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     private async Task ScheduleAsync()
     {
         var stopping = _stopping.Token;
+        // Admitted but not yet handed to a cohort: failed with the rest if the step never takes them.
+        List<Sequence> newcomers = [];
         try
         {
             while (true)
@@ -315,7 +317,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
                     await WaitForWorkAsync(stopping).ConfigureAwait(false);
                 }
 
-                var newcomers = Admit();
+                newcomers = Admit();
                 if (newcomers.Count == 0 && RunningCount() == 0)
                 {
                     continue;
@@ -330,6 +332,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
                     // A failure outside one run's handling: the loop's state can no longer be trusted, so every sequence
                     // it holds fails, and the loop goes on with the next ones.
                     LogStepFailed(_logger, Descriptor.Id, exception);
+                    Fail(newcomers, exception);
                     FailRunning(exception);
                 }
             }
@@ -341,6 +344,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         finally
         {
             var disposed = new ObjectDisposedException(GetType().FullName);
+            Fail(newcomers, disposed);
             FailRunning(disposed);
             FailQueued(disposed);
         }
@@ -433,22 +437,29 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
             var newGroups = layout.CanPad
                 ? (newcomers.Count > 0 ? [newcomers] : [])
                 : newcomers.GroupBy(s => s.Tokens.Count).Select(g => g.ToList()).ToList();
-            foreach (var group in newGroups)
+            try
             {
-                var cohort = new Cohort(group);
-                prefilled.Add(cohort);
-                Run(session, layout, cohort);
-            }
-
-            foreach (var cohort in _cohorts)
-            {
-                if (cohort.Rows.Any(s => !s.IsDone))
+                foreach (var group in newGroups)
                 {
+                    var cohort = new Cohort(group);
+                    prefilled.Add(cohort);
                     Run(session, layout, cohort);
                 }
+
+                foreach (var cohort in _cohorts)
+                {
+                    if (cohort.Rows.Any(s => !s.IsDone))
+                    {
+                        Run(session, layout, cohort);
+                    }
+                }
+            }
+            finally
+            {
+                // Whatever happens, the newcomers are the loop's from now on: they finish or fail with the rest.
+                _cohorts.AddRange(prefilled);
             }
 
-            _cohorts.AddRange(prefilled);
             Compact(layout);
         }
         finally
@@ -459,7 +470,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
 
     /// <summary>
     /// Drops finished and canceled rows from the cohorts and merges cohorts that can share a run: all of them when the
-    /// model takes a mask, those with caches of the same length when it does not.
+    /// model can be fed padding (<see cref="DecoderLayout.CanPad"/>), those with caches of the same length otherwise.
     /// </summary>
     private void Compact(DecoderLayout layout)
     {
@@ -696,6 +707,14 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         var result = new GenerationResult(row.Text.Text, reason, row.PromptLength, row.Generated, row.StartedAt);
         InferenceMetrics.Duration.Record(TimeProvider.GetElapsedTime(row.StartTimestamp).TotalSeconds, _modelTag);
         row.Succeed(result);
+    }
+
+    private static void Fail(List<Sequence> sequences, Exception exception)
+    {
+        foreach (var sequence in sequences)
+        {
+            sequence.Fail(exception);
+        }
     }
 
     private void FailRunning(Exception exception)
