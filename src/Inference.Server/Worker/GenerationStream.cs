@@ -15,8 +15,9 @@ namespace Inference.Server.Worker;
 /// </summary>
 internal sealed partial class GenerationStream : IDisposable
 {
+    // Not single-writer: a decoding thread may still hand over a piece while a canceled run is being abandoned.
     private readonly Channel<string> _pieces =
-        Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
     private readonly TaskCompletionSource _generated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _abandon;
     private readonly IPublishEndpoint _publisher;
