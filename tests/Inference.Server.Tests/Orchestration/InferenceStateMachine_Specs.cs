@@ -505,6 +505,9 @@ public sealed class When_a_request_is_resumed : SagaSpec
                 .Count(x => x.Context.Message.Inputs.SequenceEqual(["hello world"])) == 2);
         }
 
+        // To the model's own queue, as the first time.
+        Assert.All(Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == reserved || x.Context.Message.InferenceId == inferring),
+            run => Assert.Equal(ProtocolEndpoints.WorkerFor("all-minilm-l6-v2"), QueueOf(run)));
         Assert.Equal(("QuotaReserved", "Inferring"),
             (Saga.Saga.Sagas.Contains(reserved)!.CurrentState, Saga.Saga.Sagas.Contains(inferring)!.CurrentState));
     }
