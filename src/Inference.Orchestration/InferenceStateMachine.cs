@@ -21,8 +21,10 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
 {
     internal static readonly Uri QuotaQueue = new($"queue:{ProtocolEndpoints.Quota}");
     private static readonly Uri SettlementQueue = new($"queue:{ProtocolEndpoints.QuotaSettlements}");
-    private static readonly Uri WorkerQueue = new($"queue:{ProtocolEndpoints.Worker}");
     private static readonly Uri ResultsQueue = new($"queue:{ProtocolEndpoints.Results}");
+
+    /// <summary>The queue of the workers that serve <paramref name="model"/>: the saga routes each request by its model.</summary>
+    private static Uri WorkerQueue(string model) => new($"queue:{ProtocolEndpoints.WorkerFor(model)}");
 
     public InferenceStateMachine(TimeProvider clock, IOptions<OrchestrationOptions> options)
     {
@@ -78,7 +80,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
                     InferenceId = context.Saga.CorrelationId,
                     ReservedTokens = context.Saga.ReservedTokens,
                 }))
-                .Send(WorkerQueue, context => Run(context.Saga)),
+                .Send(context => WorkerQueue(context.Saga.Model), context => Run(context.Saga)),
             When(QuotaRefused)
                 .Then(context => Fail(context.Saga, QuotaRefusals.CodeOf(context.Message.Limit), Describe(context.Message, context.Saga)))
                 .TransitionTo(Failed)
@@ -127,7 +129,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             Overdue(When(DeadlineReached)),
             Cancel(When(CancelRequested)),
             // Queued work may have been lost with an embedded process: queue it again.
-            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
+            When(Resume).Send(context => WorkerQueue(context.Saga.Model), context => Run(context.Saga)),
             Ignore(SubmitInference),
             Ignore(QuotaGranted),
             Ignore(QuotaRefused),
@@ -162,7 +164,7 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             Overdue(When(DeadlineReached)),
             // The worker running it hears of the cancel from InferenceCanceled and stops the model.
             Cancel(When(CancelRequested)),
-            When(Resume).Send(WorkerQueue, context => Run(context.Saga)),
+            When(Resume).Send(context => WorkerQueue(context.Saga.Model), context => Run(context.Saga)),
             Ignore(SubmitInference),
             Ignore(QuotaGranted),
             Ignore(QuotaRefused),

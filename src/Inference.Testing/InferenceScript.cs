@@ -18,10 +18,20 @@ internal sealed class InferenceScript
         return _tenants.GetOrAdd(id, static id => new ScriptedTenant(id));
     }
 
+    /// <summary>Raised once for each model id the script learns, so that the scripted worker listens on its queue.</summary>
+    public event Action<string>? ModelAdded;
+
+    /// <summary>Every model id the script has known, removed ones included: their queues stay served.</summary>
+    public IEnumerable<string> ModelIds => _models.Keys;
+
     public ScriptedModel Model(string id)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
-        return _models.GetOrAdd(id, static id => new ScriptedModel(id));
+        if (_models.TryGetValue(id, out var known))
+            return known;
+        var added = _models.GetOrAdd(id, static id => new ScriptedModel(id));
+        ModelAdded?.Invoke(id);
+        return added;
     }
 
     public ScriptedTenant? FindTenant(string? id) => id is not null && _tenants.TryGetValue(id, out var tenant) ? tenant : null;

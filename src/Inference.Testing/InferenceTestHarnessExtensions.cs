@@ -13,7 +13,7 @@ public static class InferenceTestHarnessExtensions
     /// <summary>
     /// Adds MassTransit's test harness (<c>AddMassTransitTestHarness</c>: in-memory transport) running the platform's real
     /// <see cref="InferenceStateMachine"/> on an in-memory saga repository, with scripted stand-ins for the platform's own
-    /// roles on their queues: the submission gate, the quota ledger, the model worker and the result store. The
+    /// roles on their queues: the submission gate, the quota ledger, the model worker (on each scripted model's queue) and the result store. The
     /// platform's <see cref="TimeProvider"/> is replaced by an <see cref="InferenceTestClock"/>.
     /// </summary>
     /// <param name="services">The test's services; MassTransit must not be added to them otherwise.</param>
@@ -33,6 +33,8 @@ public static class InferenceTestHarnessExtensions
         services.AddSingleton<InMemoryResultStore>();
         services.AddSingleton<ScriptedRuns>();
         services.AddBusObserver<ScriptedRunsStopOnBusStop>();
+        services.AddSingleton<ScriptedWorkerEndpoints>();
+        services.AddBusObserver(provider => provider.GetRequiredService<ScriptedWorkerEndpoints>());
         services.Replace(ServiceDescriptor.Scoped<ISubmissionGate, ScriptedSubmissionGate>());
         services.Configure<OrchestrationOptions>(orchestration => orchestration.RequestDeadline = options.RequestDeadline);
         // No retries: the in-memory bus has no outages to wait out, and a scripted failure should fail at once.
@@ -43,7 +45,8 @@ public static class InferenceTestHarnessExtensions
             bus.AddSagaStateMachine<InferenceStateMachine, InferenceState, InferenceStateDefinition>().InMemoryRepository();
             bus.AddConsumer<ScriptedQuotaReservationConsumer>().Endpoint(e => e.Name = ProtocolEndpoints.Quota);
             bus.AddConsumer<ScriptedQuotaSettlementConsumer>().Endpoint(e => e.Name = ProtocolEndpoints.QuotaSettlements);
-            bus.AddConsumer<ScriptedModelConsumer>().Endpoint(e => e.Name = ProtocolEndpoints.Worker);
+            // One queue per model, as the platform's workers: connected as the script learns its models.
+            bus.AddConsumer<ScriptedModelConsumer>().ExcludeFromConfigureEndpoints();
             bus.AddConsumer<InMemoryResultStoreConsumer>().Endpoint(e => e.Name = ProtocolEndpoints.Results);
             bus.AddConsumer<ScriptedRunStopper>().Endpoint(e => e.Name = "inference-testing-run-stopper");
             options.ApplyBus(bus);

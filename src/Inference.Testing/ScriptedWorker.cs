@@ -2,11 +2,12 @@ using System.Collections.Concurrent;
 using Inference.Contracts;
 using Inference.Orchestration.Protocol;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Inference.Testing;
 
 /// <summary>
-/// Stands in for the platform's model worker on <see cref="ProtocolEndpoints.Worker"/>: like it, it skips work past its
+/// Stands in for the platform's model worker on each scripted model's queue (<see cref="ProtocolEndpoints.WorkerFor"/>): like it, it skips work past its
 /// deadline or already canceled, publishes <see cref="InferenceStarted"/> before the run, and then the output of the
 /// <see cref="ScriptedModel"/>; a scripted failure throws, so MassTransit publishes the fault the saga fails on.
 /// </summary>
@@ -174,5 +175,57 @@ public sealed class ScriptedModelException : Exception
     public ScriptedModelException(string message, Exception innerException)
         : base(message, innerException)
     {
+    }
+}
+
+/// <summary>
+/// Listens with <see cref="ScriptedModelConsumer"/> on the queue of every model the script knows, as the platform's
+/// workers listen on their models' queues: those scripted before the start once the bus has started, later ones at once.
+/// </summary>
+internal sealed class ScriptedWorkerEndpoints(InferenceScript script, IServiceProvider provider) : IBusObserver
+{
+    private readonly Dictionary<string, HostReceiveEndpointHandle> _connected = new(StringComparer.Ordinal);
+    private IReceiveEndpointConnector? _connector;
+
+    public void PostCreate(IBus bus)
+    {
+    }
+
+    public void CreateFaulted(Exception exception)
+    {
+    }
+
+    public Task PreStart(IBus bus) => Task.CompletedTask;
+
+    public async Task PostStart(IBus bus, Task<BusReady> busReady)
+    {
+        lock (_connected)
+            _connector = provider.GetRequiredService<IReceiveEndpointConnector>();
+        script.ModelAdded += id => Connect(id);
+        await Task.WhenAll(script.ModelIds.ToList().Select(id => Connect(id).Ready)).ConfigureAwait(false);
+    }
+
+    public Task StartFaulted(IBus bus, Exception exception) => Task.CompletedTask;
+
+    public Task PreStop(IBus bus) => Task.CompletedTask;
+
+    public Task PostStop(IBus bus) => Task.CompletedTask;
+
+    public Task StopFaulted(IBus bus, Exception exception) => Task.CompletedTask;
+
+    private HostReceiveEndpointHandle Connect(string model)
+    {
+        lock (_connected)
+        {
+            if (!_connected.TryGetValue(model, out var handle))
+            {
+                var connector = _connector ?? throw new InvalidOperationException("The bus has not started.");
+                handle = connector.ConnectReceiveEndpoint(ProtocolEndpoints.WorkerFor(model),
+                    (context, endpoint) => endpoint.ConfigureConsumer<ScriptedModelConsumer>(context));
+                _connected[model] = handle;
+            }
+
+            return handle;
+        }
     }
 }

@@ -1,6 +1,7 @@
 namespace Inference.Orchestration.Protocol;
 
-/// <summary>Run a model over the inputs. Sent to <see cref="ProtocolEndpoints.Worker"/> once quota is reserved.</summary>
+/// <summary>Run a model over the inputs. Sent to its model's queue,
+/// <see cref="ProtocolEndpoints.WorkerFor"/>, once quota is reserved.</summary>
 public sealed record RunInference
 {
     public required Guid InferenceId { get; init; }

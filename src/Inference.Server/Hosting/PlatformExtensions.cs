@@ -53,7 +53,7 @@ public static class PlatformExtensions
         else if (roles.HasFlag(ServerRoles.Api) && infrastructure.Redis is not null)
             builder.Services.AddQuota(infrastructure, health, decides: false);
         if (roles.HasFlag(ServerRoles.Worker))
-            builder.Services.AddWorker();
+            builder.Services.AddWorker(health);
         if (roles.HasFlag(ServerRoles.Api))
             builder.AddInferenceApi();
 

@@ -1,4 +1,5 @@
 using Inference.Server.Persistence;
+using Inference.Server.Worker;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
 
@@ -27,5 +28,22 @@ internal sealed class RedisReadinessCheck(IConnectionMultiplexer redis) : IHealt
         {
             return HealthCheckResult.Unhealthy("Redis does not answer.", exception);
         }
+    }
+}
+
+/// <summary>
+/// Ready means every model this worker serves is loaded and warm (<see cref="ModelWarmUp"/>): a worker that is still
+/// loading, or failed to, is not sent traffic by an orchestrator that reads readiness, and a rollout waits for it.
+/// </summary>
+internal sealed class WorkerReadinessCheck(WorkerModels models) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var ids = string.Join(", ", models.Models.Select(model => model.Descriptor.Id));
+        return Task.FromResult(models.WarmUpFailure is { } failure
+            ? HealthCheckResult.Unhealthy($"Warming up failed: {failure}")
+            : models.IsWarm
+                ? HealthCheckResult.Healthy($"Models warm: {ids}")
+                : HealthCheckResult.Unhealthy($"Models still loading: {ids}"));
     }
 }

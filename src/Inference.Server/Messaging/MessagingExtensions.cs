@@ -25,11 +25,16 @@ public static class MessagingExtensions
                 {
                     transport.Host(rabbitMq);
                     transport.ConfigureEndpoints(context);
+                    ConfigureOwnEndpoints(context, transport);
                 });
             }
             else
             {
-                bus.UsingInMemory((context, transport) => transport.ConfigureEndpoints(context));
+                bus.UsingInMemory((context, transport) =>
+                {
+                    transport.ConfigureEndpoints(context);
+                    ConfigureOwnEndpoints(context, transport);
+                });
             }
         });
 
@@ -44,5 +49,11 @@ public static class MessagingExtensions
         });
 
         return builder;
+    }
+
+    private static void ConfigureOwnEndpoints(IBusRegistrationContext context, IReceiveConfigurator transport)
+    {
+        foreach (var endpoints in context.GetServices<IBusEndpoints>())
+            endpoints.Configure(context, transport);
     }
 }

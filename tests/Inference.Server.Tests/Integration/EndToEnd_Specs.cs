@@ -62,7 +62,8 @@ public sealed class When_a_request_runs_on_the_real_services : IAsyncLifetime
         var queues = await _services.QueuesAsync();
         Assert.Superset(new HashSet<string>
             {
-                InferenceEndpoints.Orchestrator, ProtocolEndpoints.Quota, ProtocolEndpoints.QuotaSettlements, ProtocolEndpoints.Worker,
+                InferenceEndpoints.Orchestrator, ProtocolEndpoints.Quota, ProtocolEndpoints.QuotaSettlements,
+                ProtocolEndpoints.WorkerFor("all-minilm-l6-v2"),
                 ProtocolEndpoints.Results,
             },
             queues.Keys.ToHashSet());
@@ -220,7 +221,8 @@ public sealed class When_each_role_runs_in_its_own_process : IAsyncLifetime
         var day = (string)(await _services.Redis.HashGetAsync(reservationKey, "day"))!;
         Assert.Equal(0, await _services.DevDayTokensAsync(day));
         // The management API counts with a delay of its own.
-        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(ProtocolEndpoints.Worker) == 1, "the work in its queue");
+        await Poll.UntilAsync(async () => (await _services.QueuesAsync()).GetValueOrDefault(ProtocolEndpoints.WorkerFor("all-minilm-l6-v2")) == 1,
+            "the work in its model's queue");
 
         // A worker that comes up later takes the expired work off the queue without running it.
         var workerLog = new CapturedLogs();

@@ -96,6 +96,14 @@ public sealed class IsolatedServices : IAsyncLifetime
             queue => queue.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Number ? messages.GetInt64() : 0);
     }
 
+    /// <summary>The virtual host's consumers: the queue each consumes and its prefetch.</summary>
+    public async Task<IReadOnlyList<(string Queue, int Prefetch)>> ConsumersAsync()
+    {
+        using var document = JsonDocument.Parse(await _rabbitMq.GetStringAsync($"api/consumers/{_name}"));
+        return [.. document.RootElement.EnumerateArray().Select(consumer =>
+            (consumer.GetProperty("queue").GetProperty("name").GetString()!, consumer.GetProperty("prefetch_count").GetInt32()))];
+    }
+
     /// <summary>Runs one query against this slice's database and returns its first row.</summary>
     public async Task<Dictionary<string, object?>?> RowAsync(string sql, params (string Name, object Value)[] parameters)
     {

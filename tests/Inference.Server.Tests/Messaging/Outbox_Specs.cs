@@ -177,8 +177,8 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
     private Task<SagaBus> StartAsync() => SagaBus.StartAsync(database, transport: configurator => configurator.ConfigureSend(send =>
         send.UseExecuteAsync(async context =>
         {
-            if (context.DestinationAddress?.AbsolutePath.Trim('/') is ProtocolEndpoints.Quota or ProtocolEndpoints.Worker
-                or ProtocolEndpoints.QuotaSettlements)
+            if (context.DestinationAddress?.AbsolutePath.Trim('/') is ProtocolEndpoints.Quota or ProtocolEndpoints.QuotaSettlements
+                || context.DestinationAddress?.AbsolutePath.Trim('/').StartsWith(ProtocolEndpoints.WorkerPrefix, StringComparison.Ordinal) == true)
             {
                 if (_brokerAway)
                     throw new MassTransit.ConnectionException("The broker went away.");

@@ -120,7 +120,7 @@ public sealed class When_the_quota_is_decided : SagaSpec
         await Saga.Reserve(id);
 
         var run = Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == id).Single();
-        Assert.Equal(ProtocolEndpoints.Worker, QueueOf(run));
+        Assert.Equal(ProtocolEndpoints.WorkerFor("all-minilm-l6-v2"), QueueOf(run));
         Assert.Equal(["hello world"], run.Context.Message.Inputs);
         Assert.Equal("all-minilm-l6-v2", run.Context.Message.Model);
     }
@@ -505,6 +505,9 @@ public sealed class When_a_request_is_resumed : SagaSpec
                 .Count(x => x.Context.Message.Inputs.SequenceEqual(["hello world"])) == 2);
         }
 
+        // To the model's own queue, as the first time.
+        Assert.All(Saga.Harness.Sent.Select<RunInference>(x => x.Context.Message.InferenceId == reserved || x.Context.Message.InferenceId == inferring),
+            run => Assert.Equal(ProtocolEndpoints.WorkerFor("all-minilm-l6-v2"), QueueOf(run)));
         Assert.Equal(("QuotaReserved", "Inferring"),
             (Saga.Saga.Sagas.Contains(reserved)!.CurrentState, Saga.Saga.Sagas.Contains(inferring)!.CurrentState));
     }
