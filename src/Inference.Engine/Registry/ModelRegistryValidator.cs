@@ -7,12 +7,13 @@ namespace Inference.Engine.Registry;
 /// exists. What needs a file's contents (a tokenizer that does not parse, an end-of-sequence token it lacks) is checked
 /// when the catalogue is built, also at start.
 /// </summary>
-internal sealed class ModelRegistryValidator(IOptions<EngineOptions> engine) : IValidateOptions<ModelRegistryOptions>
+internal sealed class ModelRegistryValidator : IValidateOptions<ModelRegistryOptions>
 {
     public ValidateOptionsResult Validate(string? name, ModelRegistryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var (_, failures) = ModelRegistry.Resolve(engine.Value, options.Models);
+        // The Engine section only fills in defaults, which no check depends on; it is validated on its own.
+        var (_, failures) = ModelRegistry.Resolve(new EngineOptions(), options.Models);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
