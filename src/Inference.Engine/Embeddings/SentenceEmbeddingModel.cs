@@ -28,7 +28,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     // A batch this many times the usual size (in padded tokens) gives its arena memory back after the run, so one burst
     // of long inputs does not hold the peak for the life of the process.
     private const int ShrinkFactor = 4;
-    private const long ShrinkFloor = 16_384;
+    private const long ShrinkFloor = 4_096;
 
     private readonly BertTokenizer _tokenizer;
     private readonly Func<InferenceSession> _createSession;
