@@ -318,73 +318,73 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     private async Task RunLoopAsync()
     {
         var pending = new List<QueuedInput>();
-        var maxBatchSize = Descriptor.MaxBatchSize;
-        var delayTicks = (long)(Descriptor.MaxBatchDelay.TotalSeconds * Stopwatch.Frequency);
-        try
+        while (true)
         {
-            while (true)
+            try
             {
-                Drain(pending);
-                if (pending.Count == 0)
+                if (!await RunNextBatchAsync(pending).ConfigureAwait(false))
                 {
-                    if (!await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
-                    {
-                        break;
-                    }
-
-                    continue;
+                    return;
+                }
+            }
+#pragma warning disable CA1031 // The loop must outlive any failure, or later requests would wait forever: the failure fails what it held.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                LogLoopFailed(_logger, Descriptor.Id, exception);
+                foreach (var input in pending)
+                {
+                    input.Request.Fail(exception);
                 }
 
-                // Wait for more only until the oldest input has waited the delay; inputs that queued while the last
-                // batch ran have waited already.
-                var deadline = pending[0].EnqueuedAt + delayTicks;
-                while (pending.Count < maxBatchSize && !_disposed)
-                {
-                    var remaining = deadline - Stopwatch.GetTimestamp();
-                    if (remaining <= 0 || !await WaitForInputAsync(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency)).ConfigureAwait(false))
-                    {
-                        break;
-                    }
-
-                    Drain(pending);
-                }
-
-                pending.RemoveAll(input => input.Request.IsDone);
-                if (pending.Count == 0)
-                {
-                    continue;
-                }
-
-                if (_disposed)
-                {
-                    foreach (var input in pending)
-                    {
-                        input.Request.Fail(new ObjectDisposedException(GetType().FullName));
-                    }
-
-                    pending.Clear();
-                    continue;
-                }
-
-                var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count);
-                await RunQueuedBatchAsync(batch).ConfigureAwait(false);
+                pending.Clear();
             }
         }
-#pragma warning disable CA1031 // The loop must never die with requests waiting on it: whatever escaped fails them.
-        catch (Exception exception)
-#pragma warning restore CA1031
+    }
+
+    /// <summary>Gathers the next batch and runs it; false once the model is disposed and its queue is empty.</summary>
+    private async Task<bool> RunNextBatchAsync(List<QueuedInput> pending)
+    {
+        Drain(pending);
+        if (pending.Count == 0)
         {
-            LogLoopFailed(_logger, Descriptor.Id, exception);
+            return await _queue.Reader.WaitToReadAsync().ConfigureAwait(false);
+        }
+
+        // Wait for more only until the oldest input has waited the delay; inputs that queued while the last batch ran
+        // have waited already.
+        var maxBatchSize = Descriptor.MaxBatchSize;
+        var deadline = pending[0].EnqueuedAt + (long)(Descriptor.MaxBatchDelay.TotalSeconds * Stopwatch.Frequency);
+        while (pending.Count < maxBatchSize && !_disposed)
+        {
+            var remaining = deadline - Stopwatch.GetTimestamp();
+            if (remaining <= 0 || !await WaitForInputAsync(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency)).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            Drain(pending);
+        }
+
+        pending.RemoveAll(input => input.Request.IsDone);
+        if (_disposed)
+        {
             foreach (var input in pending)
             {
-                input.Request.Fail(exception);
+                input.Request.Fail(new ObjectDisposedException(GetType().FullName));
             }
 
-            while (_queue.Reader.TryRead(out var input))
-            {
-                input.Request.Fail(exception);
-            }
+            pending.Clear();
+            return true;
         }
+
+        if (pending.Count > 0)
+        {
+            var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count);
+            await RunQueuedBatchAsync(batch).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     private async Task<bool> WaitForInputAsync(TimeSpan timeout)
@@ -660,7 +660,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         return embedding;
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "The batching loop of {ModelId} failed; the requests it held have failed")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "The batching loop of {ModelId} failed; the requests it held have failed, and it goes on with the next")]
     private static partial void LogLoopFailed(ILogger logger, string modelId, Exception exception);
 
     /// <summary>One input of a request, waiting for a batch.</summary>
