@@ -191,3 +191,21 @@ public sealed class BatchingTests(SharedMiniLm miniLm)
         Assert.Contains("Model on-cuda is configured for cuda but runs on cpu", warning.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>What disposal does to calls still waiting for a batch.</summary>
+public sealed class BatchingDisposalTests
+{
+    [Fact]
+    public async Task Disposing_fails_the_calls_still_queued()
+    {
+        var catalog = TestCatalogs.Create([TestCatalogs.Bundled("dispose-queued", maxBatchSize: 32, maxBatchDelayMs: 5_000)]);
+        var model = TestCatalogs.EmbeddingOf(catalog, "dispose-queued");
+        await model.WarmUpAsync(CancellationToken.None);
+
+        var queued = model.EmbedAsync(["waiting for company"], CancellationToken.None);
+        catalog.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => queued);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => model.EmbedAsync(["too late"], CancellationToken.None));
+    }
+}
