@@ -187,9 +187,11 @@ public sealed class BatchingTests(SharedMiniLm miniLm)
         Assert.InRange(Vectors.MaxAbsoluteDifference(await miniLm.EmbedAsync("hello world"), result.Embeddings[0]), 0, 1e-5);
         Assert.Equal("cpu", model.Descriptor.Device);
         Assert.Equal("cpu", Assert.Single(catalog.Models).Device);
-        var warning = Assert.Single(logs.Entries, entry => entry.Message.Contains("cuda", StringComparison.Ordinal));
+        var warning = Assert.Single(logs.Entries, entry => entry.Message.Contains("configured for cuda", StringComparison.Ordinal));
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.StartsWith("Model on-cuda is configured for cuda but runs on cpu: ", warning.Message, StringComparison.Ordinal);
+        var session = Assert.Single(logs.Entries, entry => entry.Message.StartsWith("Created ONNX Runtime session for on-cuda", StringComparison.Ordinal));
+        Assert.Contains(" on cpu with ", session.Message, StringComparison.Ordinal);
     }
 }
 
