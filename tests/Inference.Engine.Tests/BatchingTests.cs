@@ -195,9 +195,38 @@ public sealed class BatchingTests(SharedMiniLm miniLm)
     }
 }
 
-/// <summary>What disposal does to calls still waiting for a batch.</summary>
-public sealed class BatchingDisposalTests
+/// <summary>What a model that cannot load, and disposal, do to calls waiting for a batch.</summary>
+public sealed class BatchingLifetimeTests : IDisposable
 {
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "inference-batching-tests", Guid.NewGuid().ToString("N"));
+
+    public BatchingLifetimeTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task A_model_that_cannot_load_fails_each_call_and_the_loop_goes_on()
+    {
+        var files = EmbeddingFiles.ExtractMiniLm(_directory);
+        var notOnnx = Path.Combine(_directory, "model.onnx");
+        await File.WriteAllTextAsync(notOnnx, "this is not a model");
+        using var catalog = TestCatalogs.Create(
+        [
+            new Registry.ModelOptions
+            {
+                Id = "broken", Task = "embedding", Path = notOnnx, MaxInputTokens = 256, Dimensions = 384,
+                Tokenizer = new() { Kind = "bert", Path = files.Vocabulary },
+            },
+        ]);
+        var model = TestCatalogs.EmbeddingOf(catalog, "broken");
+
+        // The tokenizer works, so counting does; the session fails on first use, for each call, and nothing hangs.
+        Assert.Equal(4, model.CountTokens(["hello world"]).Total);
+        await Assert.ThrowsAsync<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => model.EmbedAsync(["first"], CancellationToken.None));
+        await Assert.ThrowsAsync<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => model.EmbedAsync(["second"], CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(model.IsLoaded);
+    }
+
     [Fact]
     public async Task Disposing_fails_the_calls_still_queued()
     {
