@@ -42,6 +42,15 @@ build_rc=0
 dotnet build Inference.sln -c Release || build_rc=$?
 build_done=$(now)
 
+# The GPU flavour swaps ONNX Runtime's CPU package for Microsoft.ML.OnnxRuntime.Gpu.Linux (docs/models.md). It is
+# built, not tested (no GPU here), into artifacts/gpu/, so its restore and outputs never mix with the CPU build's.
+echo "==> dotnet build (Release, GPU flavour: -p:InferenceFlavour=gpu)"
+gpu_rc=0
+if ((build_rc == 0)); then
+    dotnet build src/Inference.Server -c Release -p:InferenceFlavour=gpu || gpu_rc=$?
+fi
+gpu_done=$(now)
+
 test_rc=0
 if ((build_rc == 0)); then
     echo "==> dotnet test (Release) $*"
@@ -66,7 +75,8 @@ echo "==================== summary ===================="
 printf '  services  %4ss  ok\n' "$((services_done - started))"
 printf '  build     %4ss  %s\n' "$((build_done - services_done))" "$( ((build_rc == 0)) && echo ok || echo "FAILED (exit $build_rc)")"
 if ((build_rc == 0)); then
-    printf '  test      %4ss  %s\n' "$((test_done - build_done))" "$( ((test_rc == 0)) && echo ok || echo "FAILED (exit $test_rc)")"
+    printf '  gpu build %4ss  %s\n' "$((gpu_done - build_done))" "$( ((gpu_rc == 0)) && echo ok || echo "FAILED (exit $gpu_rc)")"
+    printf '  test      %4ss  %s\n' "$((test_done - gpu_done))" "$( ((test_rc == 0)) && echo ok || echo "FAILED (exit $test_rc)")"
 else
     printf '  test         -  skipped (build failed)\n'
 fi
@@ -79,5 +89,6 @@ printf '  total     %4ss\n' "$((crash_done - started))"
 echo "================================================="
 
 if ((build_rc != 0)); then exit "$build_rc"; fi
+if ((gpu_rc != 0)); then exit "$gpu_rc"; fi
 if ((test_rc != 0)); then exit "$test_rc"; fi
 exit "$crash_rc"

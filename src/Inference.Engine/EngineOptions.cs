@@ -22,13 +22,16 @@ public sealed class EngineOptions
     public string ModelSourceDirectory { get; set; } = Path.Combine(AppContext.BaseDirectory, "models");
 
     /// <summary>
-    /// Threads one model run may use. Defaults to the processor count, capped at 8: small encoders stop getting faster
-    /// well before that, and the rest of the host needs cores too.
+    /// Threads one model run may use, for models whose registry entry sets no <c>threads</c>. Defaults to the processor
+    /// count, capped at 8: small encoders stop getting faster well before that, and the rest of the host needs cores too.
     /// </summary>
     [Range(1, 256)]
     public int IntraOpThreads { get; set; } = Math.Min(Environment.ProcessorCount, 8);
 
-    /// <summary>How many inputs are run through a model at once; requests with more are split.</summary>
+    /// <summary>
+    /// How many inputs are run through a model at once, for models whose registry entry sets no <c>max_batch_size</c>;
+    /// requests with more are split.
+    /// </summary>
     [Range(1, 4096)]
     public int MaxBatchSize { get; set; } = 32;
 }

@@ -22,7 +22,9 @@ public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputToke
     public required string Publisher { get; init; }
 
     /// <summary>
-    /// Where the model's sessions run, as the engine chose it: <c>cpu</c> in this build, which references the CPU runtime only.
+    /// Where the model's sessions run, as the engine chose it: <c>cpu</c> or <c>cuda</c>. A model configured for
+    /// <c>cuda</c> says <c>cpu</c> where CUDA cannot load (the CPU build, no GPU, missing CUDA libraries); before its
+    /// session exists, this is the device the process's build can offer.
     /// </summary>
     public required string Device { get; init; }
 

@@ -20,6 +20,7 @@ public sealed class EngineRegistrationTests
             Published = new DateTimeOffset(2024, 9, 22, 0, 0, 0, TimeSpan.Zero),
             Publisher = "sentence-transformers",
             Device = "cpu",
+            MaxBatchDelay = TimeSpan.FromMilliseconds(2),
         }, model);
         Assert.Equal(1, host.Services.GetRequiredService<IOptions<EngineOptions>>().Value.IntraOpThreads);
         Assert.Same(catalog, host.Services.GetRequiredService<ModelCatalog>());

@@ -1,52 +1,87 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Tokenizers;
 
 namespace Inference.Engine.Embeddings;
 
 /// <summary>
-/// A BERT-family sentence-transformer exported to ONNX: token embeddings are mean-pooled over the real (unpadded)
-/// tokens and L2-normalised, as the sentence-transformers pipeline does.
+/// A BERT-family sentence-transformer exported to ONNX (<c>input_ids</c>, <c>attention_mask</c>, and
+/// <c>token_type_ids</c> when the export has it, to <c>last_hidden_state</c>): token embeddings are mean-pooled over the
+/// real (unpadded) tokens and L2-normalised, as the sentence-transformers pipeline does.
 /// </summary>
-internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
+/// <remarks>
+/// Concurrent <see cref="EmbedAsync"/> calls are batched together: their inputs go to one queue per model, and a single
+/// loop takes up to <see cref="ModelDescriptor.MaxBatchSize"/> of them, waiting at most
+/// <see cref="ModelDescriptor.MaxBatchDelay"/> after the oldest arrived, picks inputs of similar length so that little
+/// is padded, and runs them in one ONNX Runtime call. One call at a time keeps every intra-op thread on one batch, which
+/// is faster than several small calls competing for the cores.
+/// </remarks>
+internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 {
-    // Names fixed by the Hugging Face BERT export.
-    private static readonly string[] InputNames = ["input_ids", "attention_mask", "token_type_ids"];
-    private static readonly string[] OutputNames = ["last_hidden_state"];
+    private const string InputIds = "input_ids";
+    private const string AttentionMask = "attention_mask";
+    private const string TokenTypeIds = "token_type_ids";
+    private const string LastHiddenState = "last_hidden_state";
+
+    // A batch this many times the usual size (in padded tokens) gives its arena memory back after the run, so one burst
+    // of long inputs does not hold the peak for the life of the process.
+    private const int ShrinkFactor = 4;
+    private const long ShrinkFloor = 4_096;
 
     private readonly BertTokenizer _tokenizer;
     private readonly Func<InferenceSession> _createSession;
+    private readonly Func<string> _device;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _clock;
     private readonly int _vocabularySize;
     private readonly int _dimensions;
     private readonly int _specialTokensPerInput;
     private readonly SemaphoreSlim _loadGate = new(1, 1);
+    private readonly Channel<QueuedInput> _queue = Channel.CreateUnbounded<QueuedInput>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly object _loopGate = new();
 
     // Runs hold it shared, disposal exclusively: a session is never freed under a run that still uses it (ONNX
     // Runtime would crash the process). The runs are synchronous, so the lock's thread affinity holds.
     private readonly ReaderWriterLockSlim _lifetime = new();
     private volatile InferenceSession? _session;
-    private bool _disposed;
+    private volatile ModelDescriptor _descriptor;
+    private string[] _inputNames = [];
+    private string _outputName = LastHiddenState;
+    private volatile bool _disposed;
+    private Task? _loop;
     private int _onnxCallsInProgress;
+    private double _usualPaddedTokens;
 
     /// <param name="descriptor">An embedding descriptor; its dimensions must match the model's output.</param>
     /// <param name="tokenizer">The tokenizer the model was trained with.</param>
     /// <param name="vocabularySize">Tokens in the tokenizer's vocabulary: ids run from 0 to one less.</param>
     /// <param name="createSession">Loads the model; called once, on first use, under a lock.</param>
-    public SentenceEmbeddingModel(ModelDescriptor descriptor, BertTokenizer tokenizer, int vocabularySize, Func<InferenceSession> createSession)
+    /// <param name="device">The device the session got, read after it is created.</param>
+    /// <param name="logger">For the model's own events.</param>
+    /// <param name="clock">For <see cref="EmbeddingResult.StartedAt"/>.</param>
+    public SentenceEmbeddingModel(ModelDescriptor descriptor, BertTokenizer tokenizer, int vocabularySize,
+        Func<InferenceSession> createSession, Func<string> device, ILogger logger, TimeProvider? clock = null)
     {
         if (descriptor is not { Kind: ModelKind.Embedding, Dimensions: { } dimensions })
         {
             throw new ArgumentException("A sentence embedding model needs an embedding descriptor with dimensions.", nameof(descriptor));
         }
 
-        Descriptor = descriptor;
+        _descriptor = descriptor;
         _tokenizer = tokenizer;
         _vocabularySize = vocabularySize;
         _createSession = createSession;
+        _device = device;
+        _logger = logger;
+        _clock = clock ?? TimeProvider.System;
         _dimensions = dimensions;
         _specialTokensPerInput = Encode(string.Empty).Count;
     }
 
-    public ModelDescriptor Descriptor { get; }
+    /// <summary>The model's descriptor; its <see cref="ModelDescriptor.Device"/> is the session's once it is loaded.</summary>
+    public ModelDescriptor Descriptor => _descriptor;
 
     public bool IsLoaded => _session is not null;
 
@@ -103,42 +138,60 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 
     public async Task<EmbeddingResult> EmbedAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-
-        var tokenIds = new IReadOnlyList<int>[inputs.Count];
-        var promptTokens = 0;
-        for (var i = 0; i < inputs.Count; i++)
+        var tokenIds = Tokenize(inputs);
+        if (tokenIds.Length == 0)
         {
-            tokenIds[i] = Encode(inputs[i]);
-            if (tokenIds[i].Count > Descriptor.MaxInputTokens)
-            {
-                throw new ArgumentException(
-                    $"Input {i} has {tokenIds[i].Count} tokens; {Descriptor.Id} accepts at most {Descriptor.MaxInputTokens}.",
-                    nameof(inputs));
-            }
-
-            promptTokens += tokenIds[i].Count;
+            return new EmbeddingResult([], 0, _clock.GetUtcNow());
         }
 
-        if (inputs.Count == 0)
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = new PendingRequest(tokenIds, cancellationToken);
+        EnsureLoop();
+        var enqueuedAt = Stopwatch.GetTimestamp();
+        for (var i = 0; i < tokenIds.Length; i++)
         {
-            return new EmbeddingResult([], 0);
+            if (!_queue.Writer.TryWrite(new QueuedInput(request, i, enqueuedAt)))
+            {
+                throw new ObjectDisposedException(GetType().FullName);
+            }
+        }
+
+        // A request canceled while queued leaves at once; its inputs are skipped when the loop reaches them. One canceled
+        // while its batch runs gets no result, and its neighbours still get theirs.
+        using var registration = cancellationToken.Register(static state => ((PendingRequest)state!).Cancel(), request);
+        return await request.Completion.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="inputs"/> through the model in exactly one ONNX Runtime call, whatever their number, on the
+    /// calling thread and outside the batching queue: what the raw benchmark measures, ONNX Runtime itself.
+    /// </summary>
+    /// <exception cref="ArgumentException">An input is longer than <see cref="ModelDescriptor.MaxInputTokens"/>.</exception>
+    public async Task<EmbeddingResult> EmbedBatchDirectAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken)
+    {
+        var tokenIds = Tokenize(inputs);
+        if (tokenIds.Length == 0)
+        {
+            return new EmbeddingResult([], 0, _clock.GetUtcNow());
         }
 
         var session = await GetSessionAsync(cancellationToken).ConfigureAwait(false);
-        var embeddings = new float[inputs.Count][];
-        // Inputs of similar length share a batch, so a short one is not padded up to the longest of the request.
-        // Padding does not change results, only wastes work; the stable sort keeps runs reproducible.
-        var byLength = Enumerable.Range(0, inputs.Count).OrderBy(i => tokenIds[i].Count).ToArray();
+        var startedAt = _clock.GetUtcNow();
+        var stopwatch = Stopwatch.StartNew();
+        float[][] embeddings;
         _lifetime.EnterReadLock();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            foreach (var batch in byLength.Chunk(Descriptor.MaxBatchSize))
+            using var runOptions = new RunOptions();
+            using var cancellation = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                RunBatch(session, batch, tokenIds, embeddings, cancellationToken);
+                embeddings = Run(session, tokenIds, runOptions);
+            }
+            catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
             }
         }
         finally
@@ -146,18 +199,22 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
             _lifetime.ExitReadLock();
         }
 
-        return new EmbeddingResult(embeddings, promptTokens);
+        var promptTokens = tokenIds.Sum(ids => ids.Count);
+        InferenceMetrics.Duration.Record(stopwatch.Elapsed.TotalSeconds, Tags());
+        return new EmbeddingResult(embeddings, promptTokens, startedAt);
     }
 
     public void Dispose()
     {
+        // No more requests; the loop fails what is still queued once it sees the disposal.
+        _disposed = true;
+        _queue.Writer.TryComplete();
         // Taking the gate lets a load in progress finish first, so the session it creates is disposed too; taking the
         // lifetime lock waits for runs in progress (a cancelled host's runs are terminated, so this is short).
         _loadGate.Wait();
         _lifetime.EnterWriteLock();
         try
         {
-            _disposed = true;
             _session?.Dispose();
             _session = null;
         }
@@ -171,6 +228,343 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
     /// <summary>The token ids fed to the model for <paramref name="text"/>, special tokens included.</summary>
     internal IReadOnlyList<int> Encode(string text) =>
         _tokenizer.EncodeToIds(text, addSpecialTokens: true, considerPreTokenization: true, considerNormalization: true);
+
+    /// <summary>
+    /// Chooses the inputs of the next batch from <paramref name="pending"/> (in arrival order) and removes them: all of
+    /// them when they fit; otherwise <paramref name="maxBatchSize"/> inputs of similar length, always including the
+    /// oldest, so that none waits forever, and padding as little as possible around it.
+    /// </summary>
+    internal static List<T> TakeBatch<T>(List<T> pending, int maxBatchSize, Func<T, int> length)
+    {
+        if (pending.Count <= maxBatchSize)
+        {
+            var all = new List<T>(pending);
+            pending.Clear();
+            return all;
+        }
+
+        // Stable: equal lengths keep their arrival order.
+        var byLength = Enumerable.Range(0, pending.Count).OrderBy(i => length(pending[i])).ToArray();
+        var oldest = Array.IndexOf(byLength, 0);
+        var lengths = byLength.Select(i => (long)length(pending[i])).ToArray();
+        var bestStart = -1;
+        var bestPadding = long.MaxValue;
+        var first = Math.Max(0, oldest - maxBatchSize + 1);
+        var last = Math.Min(oldest, pending.Count - maxBatchSize);
+        for (var start = first; start <= last; start++)
+        {
+            long padding = 0;
+            var longest = lengths[start + maxBatchSize - 1];
+            for (var i = start; i < start + maxBatchSize; i++)
+            {
+                padding += longest - lengths[i];
+            }
+
+            if (padding < bestPadding)
+            {
+                (bestStart, bestPadding) = (start, padding);
+            }
+        }
+
+        var chosen = byLength.AsSpan(bestStart, maxBatchSize).ToArray();
+        var batch = chosen.Select(i => pending[i]).ToList();
+        var taken = new HashSet<int>(chosen);
+        var keep = 0;
+        for (var i = 0; i < pending.Count; i++)
+        {
+            if (!taken.Contains(i))
+            {
+                pending[keep++] = pending[i];
+            }
+        }
+
+        pending.RemoveRange(keep, pending.Count - keep);
+        return batch;
+    }
+
+    private IReadOnlyList<int>[] Tokenize(IReadOnlyList<string> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var tokenIds = new IReadOnlyList<int>[inputs.Count];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            tokenIds[i] = Encode(inputs[i]);
+            if (tokenIds[i].Count > Descriptor.MaxInputTokens)
+            {
+                throw new ArgumentException(
+                    $"Input {i} has {tokenIds[i].Count} tokens; {Descriptor.Id} accepts at most {Descriptor.MaxInputTokens}.",
+                    nameof(inputs));
+            }
+        }
+
+        return tokenIds;
+    }
+
+    private void EnsureLoop()
+    {
+        if (Volatile.Read(ref _loop) is not null)
+        {
+            return;
+        }
+
+        lock (_loopGate)
+        {
+            // The loop blocks its thread for each ONNX Runtime call, like the callers it replaces used to.
+            _loop ??= Task.Run(RunLoopAsync);
+        }
+    }
+
+    private async Task RunLoopAsync()
+    {
+        var pending = new List<QueuedInput>();
+        while (true)
+        {
+            try
+            {
+                if (!await RunNextBatchAsync(pending).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+#pragma warning disable CA1031 // The loop must outlive any failure, or later requests would wait forever: the failure fails what it held.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                LogLoopFailed(_logger, Descriptor.Id, exception);
+                foreach (var input in pending)
+                {
+                    input.Request.Fail(exception);
+                }
+
+                pending.Clear();
+            }
+        }
+    }
+
+    /// <summary>Gathers the next batch and runs it; false once the model is disposed and its queue is empty.</summary>
+    private async Task<bool> RunNextBatchAsync(List<QueuedInput> pending)
+    {
+        Drain(pending);
+        if (pending.Count == 0)
+        {
+            return await _queue.Reader.WaitToReadAsync().ConfigureAwait(false);
+        }
+
+        // Wait for more only until the oldest input has waited the delay; inputs that queued while the last batch ran
+        // have waited already.
+        var maxBatchSize = Descriptor.MaxBatchSize;
+        var deadline = pending[0].EnqueuedAt + (long)(Descriptor.MaxBatchDelay.TotalSeconds * Stopwatch.Frequency);
+        while (pending.Count < maxBatchSize && !_disposed)
+        {
+            var remaining = deadline - Stopwatch.GetTimestamp();
+            if (remaining <= 0 || !await WaitForInputAsync(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency)).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            Drain(pending);
+        }
+
+        pending.RemoveAll(input => input.Request.IsDone);
+        if (_disposed)
+        {
+            foreach (var input in pending)
+            {
+                input.Request.Fail(new ObjectDisposedException(GetType().FullName));
+            }
+
+            pending.Clear();
+            return true;
+        }
+
+        if (pending.Count > 0)
+        {
+            var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count);
+            await RunQueuedBatchAsync(batch).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private async Task<bool> WaitForInputAsync(TimeSpan timeout)
+    {
+        using var timer = new CancellationTokenSource(timeout);
+        try
+        {
+            return await _queue.Reader.WaitToReadAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private void Drain(List<QueuedInput> pending)
+    {
+        while (_queue.Reader.TryRead(out var input))
+        {
+            if (!input.Request.IsDone)
+            {
+                pending.Add(input);
+            }
+        }
+    }
+
+    private async Task RunQueuedBatchAsync(List<QueuedInput> batch)
+    {
+        InferenceSession session;
+        try
+        {
+            session = await GetSessionAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // A model that cannot load fails the requests that wanted it, and the next batch tries again.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            foreach (var input in batch)
+            {
+                input.Request.Fail(exception);
+            }
+
+            return;
+        }
+
+        var requests = batch.Select(input => input.Request).Distinct().ToArray();
+        var startedAt = _clock.GetUtcNow();
+        foreach (var request in requests)
+        {
+            request.StartedAt ??= startedAt;
+            request.StartedTimestamp ??= Stopwatch.GetTimestamp();
+        }
+
+        var tokenIds = batch.Select(input => input.Request.TokenIds[input.Index]).ToArray();
+        float[][] embeddings;
+        _lifetime.EnterReadLock();
+        try
+        {
+            if (_disposed)
+            {
+                foreach (var request in requests)
+                {
+                    request.Fail(new ObjectDisposedException(GetType().FullName));
+                }
+
+                return;
+            }
+
+            using var runOptions = new RunOptions();
+            // The run stops early only when every request in it is canceled; one canceled among others still runs, and
+            // its rows are dropped.
+            var live = new LiveRequests(requests.Length, runOptions);
+            var registrations = requests.Select(request => request.CancellationToken.Register(static state => ((LiveRequests)state!).Leave(), live)).ToArray();
+            try
+            {
+                embeddings = Run(session, tokenIds, runOptions);
+            }
+            catch (OnnxRuntimeException) when (live.AllLeft)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // A run that fails fails the requests in it, never the loop that serves the others.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                foreach (var request in requests)
+                {
+                    request.Fail(exception);
+                }
+
+                return;
+            }
+            finally
+            {
+                foreach (var registration in registrations)
+                {
+                    registration.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            _lifetime.ExitReadLock();
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        for (var row = 0; row < batch.Count; row++)
+        {
+            var (request, index, _) = batch[row];
+            request.Embeddings[index] = embeddings[row];
+            if (--request.Remaining == 0 && request.Complete())
+            {
+                InferenceMetrics.Duration.Record(Stopwatch.GetElapsedTime(request.StartedTimestamp!.Value, now).TotalSeconds, Tags());
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="tokenIds"/> as one batch, padded to the longest, and pools each row.</summary>
+    private float[][] Run(InferenceSession session, IReadOnlyList<int>[] tokenIds, RunOptions runOptions)
+    {
+        var rows = tokenIds.Length;
+        var sequenceLength = tokenIds.Max(ids => ids.Count);
+        var ids = new long[rows * sequenceLength];
+        var attentionMask = new long[ids.Length];
+        var realTokens = 0L;
+        for (var row = 0; row < rows; row++)
+        {
+            var rowIds = tokenIds[row];
+            var rowStart = row * sequenceLength;
+            realTokens += rowIds.Count;
+            for (var position = 0; position < rowIds.Count; position++)
+            {
+                ids[rowStart + position] = rowIds[position];
+                attentionMask[rowStart + position] = 1;
+            }
+        }
+
+        // A batch much larger than usual gives its arena memory back afterwards instead of keeping the peak.
+        var paddedTokens = (long)ids.Length;
+        if (paddedTokens > ShrinkFloor && paddedTokens > ShrinkFactor * _usualPaddedTokens)
+        {
+            runOptions.AddRunConfigEntry("memory.enable_memory_arena_shrinkage", Descriptor.Device == "cuda" ? "cpu:0;gpu:0" : "cpu:0");
+        }
+
+        _usualPaddedTokens = _usualPaddedTokens == 0 ? paddedTokens : (0.9 * _usualPaddedTokens) + (0.1 * paddedTokens);
+
+        long[] inputShape = [rows, sequenceLength];
+        // The output buffer is ours, so ORT writes into it and nothing is copied out afterwards.
+        var hiddenStates = new float[ids.Length * _dimensions];
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, inputShape);
+        using var attentionMaskValue = OrtValue.CreateTensorValueFromMemory(attentionMask, inputShape);
+        // One segment only: token type 0 throughout.
+        using var tokenTypeIdsValue = _inputNames.Length == 3 ? OrtValue.CreateTensorValueFromMemory(new long[ids.Length], inputShape) : null;
+        using var hiddenStatesValue = OrtValue.CreateTensorValueFromMemory(hiddenStates, [rows, sequenceLength, _dimensions]);
+        OrtValue[] inputs = tokenTypeIdsValue is null ? [idsValue, attentionMaskValue] : [idsValue, attentionMaskValue, tokenTypeIdsValue];
+        Interlocked.Increment(ref _onnxCallsInProgress);
+        try
+        {
+            session.Run(runOptions, _inputNames, inputs, [_outputName], [hiddenStatesValue]);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _onnxCallsInProgress);
+        }
+
+        var tags = Tags();
+        InferenceMetrics.BatchSize.Record(rows, tags);
+        InferenceMetrics.TokensProcessed.Add(realTokens, [.. tags, new("type", "prompt")]);
+
+        var embeddings = new float[rows][];
+        for (var row = 0; row < rows; row++)
+        {
+            var rowStates = hiddenStates.AsSpan(row * sequenceLength * _dimensions, sequenceLength * _dimensions);
+            embeddings[row] = MeanPoolAndNormalize(rowStates, tokenIds[row].Count);
+        }
+
+        return embeddings;
+    }
+
+    private KeyValuePair<string, object?>[] Tags() => [new("model", Descriptor.Id), new("device", Descriptor.Device)];
 
     private async ValueTask<InferenceSession> GetSessionAsync(CancellationToken cancellationToken)
     {
@@ -194,68 +588,43 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
     private InferenceSession LoadSession()
     {
         var session = _createSession();
-        var outputDimensions = session.OutputMetadata.TryGetValue(OutputNames[0], out var output) ? output.Dimensions : [];
-        if (outputDimensions is not [_, _, var width] || width != _dimensions)
+        try
+        {
+            var inputs = session.InputMetadata;
+            if (!inputs.ContainsKey(InputIds) || !inputs.ContainsKey(AttentionMask))
+            {
+                throw new InvalidDataException(
+                    $"Model {Descriptor.Id} has inputs [{string.Join(", ", inputs.Keys)}]; a BERT-family embedding model takes {InputIds} and {AttentionMask} (and {TokenTypeIds} if it was exported with them).");
+            }
+
+            _inputNames = inputs.ContainsKey(TokenTypeIds) ? [InputIds, AttentionMask, TokenTypeIds] : [InputIds, AttentionMask];
+            // Hugging Face's export names it last_hidden_state; other exports name their one token-level output otherwise.
+            var output = session.OutputMetadata.TryGetValue(LastHiddenState, out var named)
+                ? (LastHiddenState, named)
+                : session.OutputMetadata.FirstOrDefault(entry => entry.Value.Dimensions.Length == 3) is { Key: not null } first
+                    ? (first.Key, first.Value)
+                    : (LastHiddenState, null);
+            if (output.Item2?.Dimensions is not [_, _, var width] || width != _dimensions)
+            {
+                throw new InvalidDataException(
+                    $"Model {Descriptor.Id} does not output {output.Item1} as [batch, sequence, {_dimensions}]: check 'dimensions' against the model.");
+            }
+
+            _outputName = output.Item1;
+        }
+        catch
         {
             session.Dispose();
-            throw new InvalidDataException(
-                $"Model {Descriptor.Id} does not output {OutputNames[0]} as [batch, sequence, {_dimensions}].");
+            throw;
+        }
+
+        var device = _device();
+        if (device != _descriptor.Device)
+        {
+            _descriptor = _descriptor with { Device = device };
         }
 
         return session;
-    }
-
-    private void RunBatch(
-        InferenceSession session,
-        int[] batch,
-        IReadOnlyList<int>[] tokenIds,
-        float[][] embeddings,
-        CancellationToken cancellationToken)
-    {
-        var sequenceLength = batch.Max(i => tokenIds[i].Count);
-        var ids = new long[batch.Length * sequenceLength];
-        var attentionMask = new long[ids.Length];
-        // One segment only: token type 0 throughout.
-        var tokenTypeIds = new long[ids.Length];
-        for (var row = 0; row < batch.Length; row++)
-        {
-            var rowIds = tokenIds[batch[row]];
-            var rowStart = row * sequenceLength;
-            for (var position = 0; position < rowIds.Count; position++)
-            {
-                ids[rowStart + position] = rowIds[position];
-                attentionMask[rowStart + position] = 1;
-            }
-        }
-
-        long[] inputShape = [batch.Length, sequenceLength];
-        // The output buffer is ours, so ORT writes into it and nothing is copied out afterwards.
-        var hiddenStates = new float[ids.Length * _dimensions];
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, inputShape);
-        using var attentionMaskValue = OrtValue.CreateTensorValueFromMemory(attentionMask, inputShape);
-        using var tokenTypeIdsValue = OrtValue.CreateTensorValueFromMemory(tokenTypeIds, inputShape);
-        using var hiddenStatesValue = OrtValue.CreateTensorValueFromMemory(hiddenStates, [batch.Length, sequenceLength, _dimensions]);
-        using var runOptions = new RunOptions();
-        using var cancellation = cancellationToken.Register(static state => ((RunOptions)state!).Terminate = true, runOptions);
-        Interlocked.Increment(ref _onnxCallsInProgress);
-        try
-        {
-            session.Run(runOptions, InputNames, [idsValue, attentionMaskValue, tokenTypeIdsValue], OutputNames, [hiddenStatesValue]);
-        }
-        catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _onnxCallsInProgress);
-        }
-
-        for (var row = 0; row < batch.Length; row++)
-        {
-            var rowStates = hiddenStates.AsSpan(row * sequenceLength * _dimensions, sequenceLength * _dimensions);
-            embeddings[batch[row]] = MeanPoolAndNormalize(rowStates, tokenIds[batch[row]].Count);
-        }
     }
 
     /// <summary>
@@ -289,5 +658,56 @@ internal sealed class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
         }
 
         return embedding;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The batching loop of {ModelId} failed; the requests it held have failed, and it goes on with the next")]
+    private static partial void LogLoopFailed(ILogger logger, string modelId, Exception exception);
+
+    /// <summary>One input of a request, waiting for a batch.</summary>
+    private readonly record struct QueuedInput(PendingRequest Request, int Index, long EnqueuedAt);
+
+    /// <summary>A caller of <see cref="EmbedAsync"/>: its inputs, the embeddings so far, and its result.</summary>
+    private sealed class PendingRequest(IReadOnlyList<int>[] tokenIds, CancellationToken cancellationToken)
+    {
+        public IReadOnlyList<int>[] TokenIds { get; } = tokenIds;
+
+        public float[][] Embeddings { get; } = new float[tokenIds.Length][];
+
+        /// <summary>Inputs not yet embedded; touched by the loop only.</summary>
+        public int Remaining { get; set; } = tokenIds.Length;
+
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        public DateTimeOffset? StartedAt { get; set; }
+
+        public long? StartedTimestamp { get; set; }
+
+        // Asynchronous continuations: the caller's code never runs on the batching loop.
+        public TaskCompletionSource<EmbeddingResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool IsDone => Completion.Task.IsCompleted;
+
+        public void Cancel() => Completion.TrySetCanceled(CancellationToken);
+
+        public void Fail(Exception exception) => Completion.TrySetException(exception);
+
+        public bool Complete() =>
+            Completion.TrySetResult(new EmbeddingResult(Embeddings, TokenIds.Sum(ids => ids.Count), StartedAt!.Value));
+    }
+
+    /// <summary>Counts the requests of a run not yet canceled; the last to leave terminates the run.</summary>
+    private sealed class LiveRequests(int count, RunOptions runOptions)
+    {
+        private int _count = count;
+
+        public bool AllLeft => Volatile.Read(ref _count) <= 0;
+
+        public void Leave()
+        {
+            if (Interlocked.Decrement(ref _count) == 0)
+            {
+                runOptions.Terminate = true;
+            }
+        }
     }
 }

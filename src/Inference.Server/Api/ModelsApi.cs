@@ -19,7 +19,7 @@ public static class ModelsApi
             .WithName("ListModels")
             .WithDocs("List models",
                 "Every model this platform serves, with OpenAI's fields (`id`, `object`, `created`, `owned_by`) beside ours " +
-                "(`task`, `max_input_tokens`, `dimensions`, `device`). Errors are OpenAI's body; a bad key is " +
+                "(`task`, `max_input_tokens`, `max_output_tokens`, `dimensions`, `device`). Errors are OpenAI's body; a bad key is " +
                 "`401 invalid_api_key`.");
         group.MapGet("/{id}", Get)
             .WithName("GetModel")
@@ -36,7 +36,7 @@ public static class ModelsApi
         TypedResults.Ok(new ModelListResponse("list", [.. models.Models.Select(ModelResponse.Of)]));
 
     internal static Results<Ok<ModelResponse>, NotFound<OpenAiErrorResponse>> Get(string id, ModelCatalog models) =>
-        models.TryGet(id, out var model) ? TypedResults.Ok(ModelResponse.Of(model.Descriptor)) : OpenAiErrors.ModelNotFound(id);
+        models.TryDescribe(id, out var model) ? TypedResults.Ok(ModelResponse.Of(model)) : OpenAiErrors.ModelNotFound(id);
 }
 
 /// <summary>OpenAI's list of models: <c>object</c> is always <c>list</c>.</summary>
@@ -47,14 +47,19 @@ public sealed record ModelListResponse(string Object, IReadOnlyList<ModelRespons
 /// <param name="Object">Always <c>model</c>.</param>
 /// <param name="Created">When the model was published, in Unix seconds: fixed per model, the same on every replica.</param>
 /// <param name="OwnedBy">The model's publisher.</param>
-/// <param name="Task">What the model does: <c>embedding</c>.</param>
-/// <param name="MaxInputTokens">The most tokens one input may have, special tokens included.</param>
+/// <param name="Task">What the model does: <c>embedding</c> or <c>text-generation</c>.</param>
+/// <param name="MaxInputTokens">The most tokens one input (or prompt) may have, special tokens included.</param>
+/// <param name="MaxOutputTokens">The most tokens one generation may add; <see langword="null"/> for a model that does not generate.</param>
 /// <param name="Dimensions">The length of each embedding; <see langword="null"/> for a model that does not embed.</param>
-/// <param name="Device">Where the model runs, as the engine chose: <c>cpu</c> or a GPU.</param>
+/// <param name="Device">
+/// Where the model runs in this process: <c>cpu</c> or <c>cuda</c>; a model configured for <c>cuda</c> whose GPU provider
+/// cannot load says <c>cpu</c>.
+/// </param>
 public sealed record ModelResponse(
-    string Id, string Object, long Created, string OwnedBy, string Task, int MaxInputTokens, int? Dimensions, string Device)
+    string Id, string Object, long Created, string OwnedBy, string Task, int MaxInputTokens, int? MaxOutputTokens,
+    int? Dimensions, string Device)
 {
     internal static ModelResponse Of(ModelDescriptor model) => new(
         model.Id, "model", model.Published.ToUnixTimeSeconds(), model.Publisher, model.Task, model.MaxInputTokens,
-        model.Dimensions, model.Device);
+        model.MaxOutputTokens, model.Dimensions, model.Device);
 }

@@ -24,12 +24,13 @@ public sealed class When_a_client_reads_the_models(EmbeddedApp app) : IClassFixt
         Assert.Equal(["object", "data"], list.EnumerateObject().Select(member => member.Name));
         Assert.Equal("list", list.GetProperty("object").GetString());
         var model = Assert.Single(list.GetProperty("data").EnumerateArray());
-        Assert.Equal(["id", "object", "created", "owned_by", "task", "max_input_tokens", "dimensions", "device"],
+        Assert.Equal(["id", "object", "created", "owned_by", "task", "max_input_tokens", "max_output_tokens", "dimensions", "device"],
             model.EnumerateObject().Select(member => member.Name));
         Assert.Equal((InferencesClient.Model, "model", "sentence-transformers", "embedding", "cpu"),
             (model.GetProperty("id").GetString(), model.GetProperty("object").GetString(), model.GetProperty("owned_by").GetString(),
                 model.GetProperty("task").GetString(), model.GetProperty("device").GetString()));
         Assert.Equal((256, 384), (model.GetProperty("max_input_tokens").GetInt32(), model.GetProperty("dimensions").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, model.GetProperty("max_output_tokens").ValueKind);
         // The day the package that ships the model file was packed, 2024-09-22: the same in every process, whenever it started.
         Assert.Equal(1726963200, model.GetProperty("created").GetInt64());
     }

@@ -83,7 +83,7 @@ public sealed class When_a_client_reads_the_openapi_document(EmbeddedApp app) : 
             reference => Assert.EndsWith("/OpenAiErrorResponse", reference, StringComparison.Ordinal));
 
         var schemas = document.GetProperty("components").GetProperty("schemas");
-        Assert.Equal(["id", "object", "created", "owned_by", "task", "max_input_tokens", "dimensions", "device"],
+        Assert.Equal(["id", "object", "created", "owned_by", "task", "max_input_tokens", "max_output_tokens", "dimensions", "device"],
             schemas.GetProperty("ModelResponse").GetProperty("properties").EnumerateObject().Select(p => p.Name));
         Assert.Equal(["message", "type", "param", "code"],
             schemas.GetProperty("OpenAiError").GetProperty("properties").EnumerateObject().Select(p => p.Name));
