@@ -89,6 +89,9 @@ internal sealed class FakeEmbeddingModel(string id, int maxBatchSize) : FakeMode
             Interlocked.Decrement(ref _inFlight);
         }
     }
+
+    public Task<EmbeddingResult> EmbedBatchDirectAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
+        EmbedAsync(inputs, cancellationToken);
 }
 
 /// <summary>
