@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Inference.Benchmarks.Measurement;
 using Inference.Benchmarks.Pipeline;
 using Inference.Benchmarks.Services;
 using StackExchange.Redis;
@@ -19,6 +20,9 @@ internal sealed class InferenceBenchmark : IBenchmark
 {
     /// <summary>Distinct sentences per length, cycled through: enough that no batch repeats one.</summary>
     private const int SentencesPerLength = 512;
+
+    /// <summary>Above this share of the machine's CPU going to other work, a figure is flagged as disturbed.</summary>
+    private const double DisturbedOtherCpuPercent = 10;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -44,6 +48,7 @@ internal sealed class InferenceBenchmark : IBenchmark
         Step($"raw: {modelId} in this process, batch sizes {string.Join(", ", options.BatchSizes)}, inputs of 16 and 128 tokens");
         Dictionary<int, IReadOnlyList<string>> sentences;
         var rawBySize = new Dictionary<int, Dictionary<int, double>>();
+        var rawOther = new Dictionary<int, Dictionary<int, double>>();
         int intraOpThreads;
         using (var raw = await RawThroughput.CreateAsync(options.BatchSizes.Max(), cancellationToken).ConfigureAwait(false))
         {
@@ -52,17 +57,25 @@ internal sealed class InferenceBenchmark : IBenchmark
             foreach (var (tokens, pool) in sentences)
             {
                 rawBySize[tokens] = [];
+                rawOther[tokens] = [];
                 foreach (var batchSize in options.BatchSizes)
                 {
-                    var perSecond = await raw.MeasureAsync(pool, batchSize, options.RawSeconds, cancellationToken).ConfigureAwait(false);
-                    rawBySize[tokens][batchSize] = Math.Round(perSecond, 1);
-                    Detail(Invariant($"{tokens} tokens, batch {batchSize}: {perSecond:F1} sentences/s"));
+                    var point = await raw.MeasureAsync(pool, batchSize, options.RawSeconds, cancellationToken).ConfigureAwait(false);
+                    rawBySize[tokens][batchSize] = Math.Round(point.SentencesPerSecond, 1);
+                    rawOther[tokens][batchSize] = Math.Round(point.OtherCpuPercent, 1);
+                    Detail(Invariant($"{tokens} tokens, batch {batchSize}: {point.SentencesPerSecond:F1} sentences/s ({point.OtherCpuPercent:F0}% of the machine elsewhere)"));
                 }
             }
         }
 
         var best = rawBySize.ToDictionary(t => t.Key, t => t.Value.MaxBy(b => b.Value));
         Detail(Invariant($"best: {best[16].Value:F1}/s at 16 tokens (batch {best[16].Key}), {best[128].Value:F1}/s at 128 tokens (batch {best[128].Key}); {intraOpThreads} intra-op threads"));
+
+        foreach (var (tokens, sizes) in rawOther)
+        {
+            foreach (var (batchSize, other) in sizes.Where(o => o.Value > DisturbedOtherCpuPercent))
+                warnings.Add(Invariant($"raw at {tokens} tokens, batch {batchSize} ran while {other:F0}% of the machine's CPU went to other work"));
+        }
 
         Step("generation: the test decoder in this process, 1 and 8 concurrent requests");
         var (generationB1, generationB8, generationNote) = await MeasureGenerationAsync(options, cancellationToken).ConfigureAwait(false);
@@ -72,16 +85,25 @@ internal sealed class InferenceBenchmark : IBenchmark
         await using var redis = await ConnectionMultiplexer.ConnectAsync(services.Redis).ConfigureAwait(false);
         await using var sandbox = await Sandbox.CreateAsync(services, rabbit, redis, cancellationToken, "inference").ConfigureAwait(false);
         await using var driver = await WorkerDriver.StartAsync(sandbox.RabbitMq, cancellationToken).ConfigureAwait(false);
+        // The broker's CPU is the path's, not other work's; a pid of another machine or container means nothing here.
+        var (brokerPid, _) = await rabbit.ReadNodeAsync(cancellationToken).ConfigureAwait(false);
+        int? rabbitMqPid = brokerPid is { } pid && ProcFs.Read(pid) is { } broker && broker.Name.StartsWith("beam", StringComparison.Ordinal) ? pid : null;
 
         var phases = new Dictionary<string, WorkerPhaseFigures>(StringComparer.Ordinal);
-        async Task<WorkerPhaseFigures> PhaseAsync(string name, RoleProcesses worker, int tokens)
+        async Task<WorkerPhaseFigures> PhaseAsync(string name, RoleProcesses worker, int tokens, bool first)
         {
-            Step(Invariant($"{name}: {tokens}-token single-input requests, {options.InFlight} in flight, {options.WarmupSeconds.TotalSeconds:F0} s warm-up, {options.WorkerSeconds.TotalSeconds:F0} s measured"));
-            var figures = await driver.RunAsync(modelId, sentences[tokens], options.InFlight, options.WarmupSeconds, options.WorkerSeconds,
-                worker.Pid("worker"), cancellationToken).ConfigureAwait(false);
+            // A fresh worker, and this process the first time, compile their paths and size their buffers while the first
+            // phase warms up: it is given longer.
+            var warmup = first ? options.WarmupSeconds + options.InitialWarmupSeconds : options.WarmupSeconds;
+            Step(Invariant($"{name}: {tokens}-token single-input requests, {options.InFlight} in flight, {warmup.TotalSeconds:F0} s warm-up, {options.WorkerSeconds.TotalSeconds:F0} s measured"));
+            var figures = await driver.RunAsync(modelId, sentences[tokens], options.InFlight, warmup, options.WorkerSeconds,
+                worker.Pid("worker"), rabbitMqPid, cancellationToken).ConfigureAwait(false);
             phases[name] = figures;
             Detail(Invariant($"{figures.SentencesPerSecond:F1} sentences/s; send to reply p50 {figures.LatencyP50Ms:F0} ms, p95 {figures.LatencyP95Ms:F0} ms; ") +
-                Invariant($"CPU per sentence: worker {figures.WorkerCpuMsPerSentence:F2} ms, driver {figures.ClientCpuMsPerSentence:F2} ms; machine {figures.MachineBusyPercent:F0}% busy"));
+                Invariant($"CPU per sentence: worker {figures.WorkerCpuMsPerSentence:F2} ms, driver {figures.ClientCpuMsPerSentence:F2} ms, rabbitmq {figures.RabbitMqCpuMsPerSentence:F2} ms; ") +
+                Invariant($"machine {figures.MachineBusyPercent:F0}% busy, {figures.OtherCpuPercent:F0}% elsewhere"));
+            if (figures.OtherCpuPercent > DisturbedOtherCpuPercent)
+                warnings.Add(Invariant($"{name} ran while {figures.OtherCpuPercent:F0}% of the machine's CPU went to other work: its figure is low by about as much"));
             if (figures.FailureCount > 0)
                 warnings.Add(Invariant($"{name}: {figures.FailureCount} requests failed: {string.Join("; ", figures.Failures)}"));
             return figures;
@@ -91,8 +113,8 @@ internal sealed class InferenceBenchmark : IBenchmark
         Step($"start the worker, batched (the product's defaults) ({sandbox.Name})");
         await using (var worker = await StartWorkerAsync(options, sandbox, "batched", WorkerSettings.Batched(modelId), cancellationToken).ConfigureAwait(false))
         {
-            await PhaseAsync("worker_t16", worker, 16).ConfigureAwait(false);
-            await PhaseAsync("worker_t128", worker, 128).ConfigureAwait(false);
+            await PhaseAsync("worker_t16", worker, 16, first: true).ConfigureAwait(false);
+            await PhaseAsync("worker_t128", worker, 128, first: false).ConfigureAwait(false);
             workerRss = PeakRssMib(worker.Pid("worker"));
             Detail(Invariant($"worker peak RSS {workerRss:F1} MiB"));
         }
@@ -100,7 +122,7 @@ internal sealed class InferenceBenchmark : IBenchmark
         Step("start the worker, unbatched (batch size 1)");
         await using (var worker = await StartWorkerAsync(options, sandbox, "unbatched", WorkerSettings.Unbatched(modelId), cancellationToken).ConfigureAwait(false))
         {
-            await PhaseAsync("unbatched_worker_t16", worker, 16).ConfigureAwait(false);
+            await PhaseAsync("unbatched_worker_t16", worker, 16, first: true).ConfigureAwait(false);
             unbatchedRss = PeakRssMib(worker.Pid("worker"));
             Detail(Invariant($"unbatched worker peak RSS {unbatchedRss:F1} MiB"));
         }
@@ -126,6 +148,10 @@ internal sealed class InferenceBenchmark : IBenchmark
             GenerationNote = generationNote,
             Raw = new RawFigures(modelId, intraOpThreads, best[16].Key, best[128].Key,
                 rawBySize.ToDictionary(
+                    t => Invariant($"t{t.Key}"),
+                    t => (IReadOnlyDictionary<string, double>)t.Value.ToDictionary(b => b.Key.ToString(CultureInfo.InvariantCulture), b => b.Value),
+                    StringComparer.Ordinal),
+                rawOther.ToDictionary(
                     t => Invariant($"t{t.Key}"),
                     t => (IReadOnlyDictionary<string, double>)t.Value.ToDictionary(b => b.Key.ToString(CultureInfo.InvariantCulture), b => b.Value),
                     StringComparer.Ordinal),

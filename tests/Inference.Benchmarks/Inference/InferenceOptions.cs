@@ -9,6 +9,7 @@ namespace Inference.Benchmarks.Inference;
 /// <param name="RawSeconds">How long each raw batch size is measured, after its warm-up.</param>
 /// <param name="WorkerSeconds">How long each worker phase is measured, after its warm-up.</param>
 /// <param name="WarmupSeconds">Warm-up of each worker phase: JIT, ONNX Runtime's arena, the queues' steady state.</param>
+/// <param name="InitialWarmupSeconds">Added to the warm-up of a fresh worker's first phase, which also compiles this process's path.</param>
 /// <param name="InFlight">RunInference messages kept outstanding against the worker: enough to keep its batches full.</param>
 /// <param name="GenerationSeconds">How long each generation concurrency is measured.</param>
 /// <param name="MaxTokens">max_tokens of every generation.</param>
@@ -19,6 +20,7 @@ internal sealed record InferenceOptions(
     TimeSpan RawSeconds,
     TimeSpan WorkerSeconds,
     TimeSpan WarmupSeconds,
+    TimeSpan InitialWarmupSeconds,
     int InFlight,
     TimeSpan GenerationSeconds,
     int MaxTokens)
@@ -32,7 +34,8 @@ internal sealed record InferenceOptions(
         ("--raw-seconds", "S", "measured time per raw batch size", "2"),
         ("--worker-seconds", "S", "measured time per worker phase", "15"),
         ("--warmup-seconds", "S", "warm-up before each worker phase", "5"),
-        ("--in-flight", "N", "RunInference messages outstanding", "128 (4x the default batch)"),
+        ("--initial-warmup-seconds", "S", "added to a fresh worker's first warm-up", "10"),
+        ("--in-flight", "N", "RunInference messages outstanding", "128: 4x the worker's batch of 32"),
         ("--generation-seconds", "S", "measured time per generation concurrency", "10"),
         ("--max-tokens", "N", "max_tokens of each generation", "128"),
     ];
@@ -76,6 +79,7 @@ internal sealed record InferenceOptions(
             Seconds("--raw-seconds", 2),
             Seconds("--worker-seconds", 15),
             Seconds("--warmup-seconds", 5),
+            Seconds("--initial-warmup-seconds", 10),
             Single("--in-flight", 128),
             Seconds("--generation-seconds", 10),
             Single("--max-tokens", 128));

@@ -65,6 +65,7 @@ internal sealed record InferenceReport
 /// <param name="BatchSizeT16">The batch size that gave <c>raw_sentences_per_s_t16</c>.</param>
 /// <param name="BatchSizeT128">Likewise at 128 tokens.</param>
 /// <param name="SentencesPerSecond">Every batch size tried, by input length ("t16", "t128") then batch size.</param>
+/// <param name="OtherCpuPercent">The machine's CPU used by other processes while each was measured, in % of all cores.</param>
 /// <param name="SecondsPerBatchSize">How long each was measured.</param>
 internal sealed record RawFigures(
     string Model,
@@ -72,6 +73,7 @@ internal sealed record RawFigures(
     int BatchSizeT16,
     int BatchSizeT128,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> SentencesPerSecond,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> OtherCpuPercent,
     double SecondsPerBatchSize);
 
 /// <param name="Name">What is compared, e.g. <c>worker_t128 / raw_t128</c>.</param>

@@ -23,6 +23,10 @@ internal static class InferenceTable
             Number(report.Worker["worker_t128"].WorkerCpuMsPerSentence, "F2"));
         Row("  driver CPU ms/sentence (batched)", Number(report.Worker["worker_t16"].ClientCpuMsPerSentence, "F2"),
             Number(report.Worker["worker_t128"].ClientCpuMsPerSentence, "F2"));
+        Row("  rabbitmq CPU ms/sentence (batched)", Number(report.Worker["worker_t16"].RabbitMqCpuMsPerSentence, "F2"),
+            Number(report.Worker["worker_t128"].RabbitMqCpuMsPerSentence, "F2"));
+        Row("  machine CPU elsewhere, % (batched)", Number(report.Worker["worker_t16"].OtherCpuPercent, "F0"),
+            Number(report.Worker["worker_t128"].OtherCpuPercent, "F0"));
         Row("  send to reply p50 ms (batched)", Number(report.Worker["worker_t16"].LatencyP50Ms, "F0"), Number(report.Worker["worker_t128"].LatencyP50Ms, "F0"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{"worker peak RSS MiB",-44}{Number(report.WorkerRssMib),14} (batch size 1: {Number(report.UnbatchedWorkerRssMib)})"));

@@ -85,11 +85,12 @@ internal sealed class WorkerDriver : IAsyncDisposable
     /// Keeps <paramref name="inFlight"/> single-input requests outstanding against the worker (each sender sends its next
     /// as soon as its last one is answered), warms up for <paramref name="warmup"/>, then counts the answers over
     /// <paramref name="duration"/>; then stops sending and waits for every outstanding request, so that the next phase
-    /// starts on an empty queue. The CPU time of the worker's process, <paramref name="workerPid"/>, is read at both ends of
-    /// the measured window.
+    /// starts on an empty queue. The CPU time of the worker's process, <paramref name="workerPid"/>, of the broker's
+    /// (<paramref name="rabbitMqPid"/>, null when it runs elsewhere), of this process and of the machine are read at both
+    /// ends of the measured window.
     /// </summary>
     public async Task<WorkerPhaseFigures> RunAsync(string modelId, IReadOnlyList<string> sentences, int inFlight, TimeSpan warmup,
-        TimeSpan duration, int workerPid, CancellationToken cancellationToken)
+        TimeSpan duration, int workerPid, int? rabbitMqPid, CancellationToken cancellationToken)
     {
         var endpoint = await _bus!.GetSendEndpoint(WorkerSettings.Address(modelId)).ConfigureAwait(false);
         var completed = 0L;
@@ -134,17 +135,22 @@ internal sealed class WorkerDriver : IAsyncDisposable
         try
         {
             await Task.Delay(warmup, cancellationToken).ConfigureAwait(false);
-            var start = Take(workerPid, Interlocked.Read(ref completed));
+            var start = Take(workerPid, rabbitMqPid, Interlocked.Read(ref completed));
             Volatile.Write(ref measuring, 1);
             await Task.Delay(duration, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref measuring, 0);
-            var end = Take(workerPid, Interlocked.Read(ref completed));
+            var end = Take(workerPid, rabbitMqPid, Interlocked.Read(ref completed));
             stop.Cancel();
             await Task.WhenAll(senders).ConfigureAwait(false);
 
             var answered = end.Completed - start.Completed;
             var seconds = Stopwatch.GetElapsedTime(start.Timestamp, end.Timestamp).TotalSeconds;
             var machine = end.Machine - start.Machine;
+            var workerMs = ProcFs.TicksToMilliseconds(end.WorkerTicks - start.WorkerTicks);
+            var rabbitMqMs = ProcFs.TicksToMilliseconds(end.RabbitMqTicks - start.RabbitMqTicks);
+            var clientMs = (end.ClientCpu - start.ClientCpu).TotalMilliseconds;
+            var machineMs = ProcFs.TicksToMilliseconds(Math.Max(1, machine.Total));
+            var otherMs = ProcFs.TicksToMilliseconds(machine.Processes + machine.Interrupts) - workerMs - rabbitMqMs - clientMs;
             var sorted = latencies.Order().ToArray();
             return new WorkerPhaseFigures(
                 inFlight,
@@ -153,9 +159,11 @@ internal sealed class WorkerDriver : IAsyncDisposable
                 Math.Round(answered / seconds, 1),
                 Math.Round(Percentile(sorted, 0.50), 1),
                 Math.Round(Percentile(sorted, 0.95), 1),
-                Math.Round(ProcFs.TicksToMilliseconds(end.WorkerTicks - start.WorkerTicks) / Math.Max(1, answered), 3),
-                Math.Round((end.ClientCpu - start.ClientCpu).TotalMilliseconds / Math.Max(1, answered), 3),
+                Math.Round(workerMs / Math.Max(1, answered), 3),
+                Math.Round(clientMs / Math.Max(1, answered), 3),
+                rabbitMqPid is null ? null : Math.Round(rabbitMqMs / Math.Max(1, answered), 3),
                 Math.Round(100.0 * (machine.Processes + machine.Interrupts) / Math.Max(1, machine.Total), 1),
+                Math.Round(100.0 * Math.Max(0, otherMs) / machineMs, 1),
                 Interlocked.Read(ref _started) - startedBefore,
                 Interlocked.Read(ref completed),
                 [.. failures.Distinct(StringComparer.Ordinal)],
@@ -181,17 +189,22 @@ internal sealed class WorkerDriver : IAsyncDisposable
             await _services.DisposeAsync().ConfigureAwait(false);
     }
 
-    private static Snapshot Take(int workerPid, long completed) => new(
-        Stopwatch.GetTimestamp(),
-        completed,
-        ProcFs.Read(workerPid)?.OwnTicks ?? 0,
-        Environment.CpuUsage.TotalTime,
-        ProcFs.ReadMachine());
+    private static Snapshot Take(int workerPid, int? rabbitMqPid, long completed)
+    {
+        var processes = ProcFs.ReadProcesses();
+        return new(
+            Stopwatch.GetTimestamp(),
+            completed,
+            processes.TryGetValue(workerPid, out var worker) ? worker.OwnTicks : 0,
+            rabbitMqPid is { } broker ? ProcFs.TreeTicks(processes, broker) : 0,
+            Environment.CpuUsage.TotalTime,
+            ProcFs.ReadMachine());
+    }
 
     private static double Percentile(double[] sorted, double fraction) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(fraction * sorted.Length))];
 
-    private sealed record Snapshot(long Timestamp, long Completed, long WorkerTicks, TimeSpan ClientCpu, MachineTimes Machine);
+    private sealed record Snapshot(long Timestamp, long Completed, long WorkerTicks, long RabbitMqTicks, TimeSpan ClientCpu, MachineTimes Machine);
 }
 
 /// <summary>One measured phase of the worker.</summary>
@@ -203,7 +216,12 @@ internal sealed class WorkerDriver : IAsyncDisposable
 /// <param name="LatencyP95Ms">Likewise, 95th percentile.</param>
 /// <param name="WorkerCpuMsPerSentence">The worker process's CPU time per answered sentence.</param>
 /// <param name="ClientCpuMsPerSentence">This process's (the driver's), which shares the machine with the worker.</param>
+/// <param name="RabbitMqCpuMsPerSentence">The broker's, when it runs on this machine.</param>
 /// <param name="MachineBusyPercent">The machine's CPU in use, all processes, in % of all cores.</param>
+/// <param name="OtherCpuPercent">
+/// The machine's CPU used by anything but the worker, this process and the broker, in % of all cores: other work that
+/// slowed the worker down.
+/// </param>
 /// <param name="Started">InferenceStarted heard during the phase, warm-up and drain included.</param>
 /// <param name="Answered">Requests answered during the phase, warm-up and drain included.</param>
 /// <param name="Failures">The distinct reasons of failed requests; none in a valid run.</param>
@@ -217,7 +235,9 @@ internal sealed record WorkerPhaseFigures(
     double LatencyP95Ms,
     double WorkerCpuMsPerSentence,
     double ClientCpuMsPerSentence,
+    double? RabbitMqCpuMsPerSentence,
     double MachineBusyPercent,
+    double OtherCpuPercent,
     long Started,
     long Answered,
     IReadOnlyList<string> Failures,
