@@ -103,7 +103,7 @@ internal sealed class InferenceBenchmark : IBenchmark
                 Invariant($"CPU per sentence: worker {figures.WorkerCpuMsPerSentence:F2} ms, driver {figures.ClientCpuMsPerSentence:F2} ms, rabbitmq {figures.RabbitMqCpuMsPerSentence:F2} ms; ") +
                 Invariant($"machine {figures.MachineBusyPercent:F0}% busy, {figures.OtherCpuPercent:F0}% elsewhere"));
             if (figures.OtherCpuPercent > DisturbedOtherCpuPercent)
-                warnings.Add(Invariant($"{name} ran while {figures.OtherCpuPercent:F0}% of the machine's CPU went to other work: its figure is low by about as much"));
+                warnings.Add(Invariant($"{name} ran while {figures.OtherCpuPercent:F0}% of the machine's CPU went to other work: its figure is not reliable"));
             if (figures.FailureCount > 0)
                 warnings.Add(Invariant($"{name}: {figures.FailureCount} requests failed: {string.Join("; ", figures.Failures)}"));
             return figures;
