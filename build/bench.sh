@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 declare -A benchmarks=(
   [pipeline]="CPU, messages and commits per request through api, orchestrator and worker processes (about 2.5 minutes)"
   [webhooks]="deliveries per second from one orchestrator process to fast loopback receivers (about 1 minute)"
+  [inference]="sentences/s of the model in-process and of the worker process through RabbitMQ, batched and not; worker RSS; decode tokens/s (about 4 minutes)"
   [quota]="reservations per second and ReserveAsync/SettleAsync latency of the Redis and in-process quota ledgers (about 1 minute)"
 )
 
@@ -40,7 +41,7 @@ echo "==> build (Release)"
 dotnet build tests/Inference.Benchmarks -c Release -v quiet -nologo
 args=()
 case "$name" in
-  pipeline|webhooks)
+  pipeline|webhooks|inference)
     # The roles run as the published server, as deployed; published beside the figures, replaced on every run.
     rm -rf "$out/server"
     dotnet publish src/Inference.Server -c Release -o "$out/server" -v quiet -nologo

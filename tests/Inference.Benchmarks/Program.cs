@@ -10,6 +10,7 @@ using Inference.Benchmarks.Pipeline;
 IBenchmark[] benchmarks =
 [
     new PipelineBenchmark(), new Inference.Benchmarks.Webhooks.WebhooksBenchmark(), new Inference.Benchmarks.Quota.QuotaBenchmark(),
+    new Inference.Benchmarks.Inference.InferenceBenchmark(),
 ];
 
 if (args is not [var name, ..] || benchmarks.FirstOrDefault(b => b.Name == name) is not { } benchmark)
