@@ -13,7 +13,7 @@ internal static class WorkerSettings
     /// each model gets a queue of its own, <c>inference-worker-{modelId}</c>; use
     /// <c>ProtocolEndpoints.WorkerFor(modelId)</c> here once it exists.
     /// </summary>
-    public static Uri Address(string modelId) => new($"queue:{ProtocolEndpoints.Worker}");
+    public static Uri Address(string modelId) => new($"queue:{ProtocolEndpoints.WorkerFor(modelId)}");
 
     /// <summary>
     /// The settings, as environment variables, that make the worker run every request alone: batching off. ADAPT AFTER
