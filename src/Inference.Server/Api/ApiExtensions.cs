@@ -26,6 +26,7 @@ public static class ApiExtensions
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
+        builder.Services.TryAddSingleton<Orchestration.IServedModels, Orchestration.CatalogModels>();
         builder.Services.TryAddScoped<TenantPlans>();
         builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
         builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using FluentValidation;
 using Inference.Contracts;
-using Inference.Engine;
 using Inference.Orchestration;
 using Inference.Server.Idempotency;
 using Inference.Server.Orchestration;
@@ -96,7 +95,7 @@ public static class InferencesApi
     internal static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         InferenceDbContext db,
         ApiConcurrency concurrency,
@@ -168,7 +167,7 @@ public static class InferencesApi
         Guid inferenceId,
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         InferenceDbContext db,
         TimeProvider clock,
@@ -210,7 +209,16 @@ public static class InferencesApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
-        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, tokens.Total, cancellationToken).ConfigureAwait(false) is { } exceeded)
+        var (given, parametersError) = GenerationParametersJson.ReadObject(request.Parameters, "parameters");
+        if (parametersError is not null)
+            return Problems.Validation(parametersError.Code, parametersError.Message, [parametersError]);
+        var (parameters, refusal) = ModelTasks.Admit(model, inputs.Count, given, "parameters");
+        if (refusal is not null)
+            return Problems.Validation(refusal.Code, refusal.Message, [new FieldError(refusal.Field, refusal.Code, refusal.Message)]);
+
+        // A generation is reserved for its prompt and all of its max_tokens: the plan must hold both.
+        var reserved = tokens.Total + (parameters?.MaxTokens ?? 0);
+        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, reserved, cancellationToken).ConfigureAwait(false) is { } exceeded)
             return PlanLimits.Problem(exceeded);
 
         var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.RequestDeadline);
@@ -236,6 +244,7 @@ public static class InferencesApi
             Model = model.Descriptor.Id,
             Inputs = inputs,
             CancelAfter = cancelAfter,
+            Parameters = parameters,
         };
 
         SubmissionOutcome outcome;
@@ -276,7 +285,7 @@ public static class InferencesApi
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, stored.CreatedAt,
-            new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location, $"{location}/cancel")));
+            new ReservedUsageResponse(stored.ReservedTokens), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     /// <summary>
@@ -331,10 +340,8 @@ public static class InferencesApi
         OutputResponse? output = null;
         if (saga.CurrentState == InferenceStates.Completed)
         {
-            var result = await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
-                .ConfigureAwait(false);
-            if (result?.Embeddings is { } embeddings)
-                output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
+            output = ResultText.Response(await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
+                .ConfigureAwait(false));
         }
 
         // Only a request with a webhook reads its deliveries.
