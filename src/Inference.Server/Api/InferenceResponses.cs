@@ -57,9 +57,12 @@ public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int T
 /// A completed request's output: an embedding model's <c>embeddings</c>, one per input in input order, or a
 /// text-generation model's <c>text</c> and <c>finish_reason</c>.
 /// </summary>
-public sealed record OutputResponse(
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<float[]>? Embeddings)
+public sealed record OutputResponse
 {
+    /// <summary>An embedding model's vectors, one per input, in input order.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<float[]>? Embeddings { get; init; }
+
     /// <summary>The generated text, without the prompt and without the stop string that ended it.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Text { get; init; }

@@ -306,10 +306,13 @@ public static class InferencesApi
         if (HasEnded(inference))
             return TypedResults.Ok(inference);
 
+        // What was reserved: the prompt's tokens, and a generation's max_tokens too.
+        var reserved = await db.Inferences.AsNoTracking().Where(x => x.CorrelationId == inference.Id).Select(x => x.ReservedTokens)
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         var location = $"/v1/inferences/{inference.Id}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             inference.Id, inference.Status, inference.Model, inference.CreatedAt,
-            new ReservedUsageResponse(inference.Usage.PromptTokens), new InferenceUrlsResponse(location, $"{location}/cancel")));
+            new ReservedUsageResponse(reserved), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(

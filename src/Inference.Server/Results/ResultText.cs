@@ -37,7 +37,7 @@ public static class ResultText
         if (result is null)
             return null;
         if (result.TextUtf8 is { } text)
-            return new Api.OutputResponse(null) { Text = Encoding.UTF8.GetString(text), FinishReason = result.FinishReason };
-        return result.Embeddings is { } embeddings ? new Api.OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions)) : null;
+            return new Api.OutputResponse { Text = Encoding.UTF8.GetString(text), FinishReason = result.FinishReason };
+        return result.Embeddings is { } embeddings ? new Api.OutputResponse { Embeddings = EmbeddingEncoding.Decode(embeddings, result.Dimensions) } : null;
     }
 }
