@@ -75,27 +75,18 @@ public sealed class CompletionStream : IResult
     private async Task<StringBuilder> RelayAsync(HttpResponse response, CancellationToken cancellationToken)
     {
         var sent = new StringBuilder();
-        var next = 0;
-        var relaying = true;
+        var order = new PieceSequence();
         var until = _services.Clock.GetTimestamp();
         var reader = _subscription.Reader;
         while (true)
         {
             while (reader.TryRead(out var piece))
             {
-                if (!relaying || piece.Sequence < next)
-                    continue; // After a gap, or a piece heard twice.
-                if (piece.Sequence > next)
-                {
-                    relaying = false; // A piece is missing: the rest comes from the final text.
+                // After a gap none is relayed: the rest comes from the final text.
+                if (order.Accept(piece) is not { } text)
                     continue;
-                }
-
-                next++;
-                if (piece.Text.Length == 0)
-                    continue;
-                sent.Append(piece.Text);
-                await WriteAsync(response, Chunk(piece.Text, null), cancellationToken).ConfigureAwait(false);
+                sent.Append(text);
+                await WriteAsync(response, Chunk(text, null), cancellationToken).ConfigureAwait(false);
             }
 
             if (reader.Completion.IsCompleted)

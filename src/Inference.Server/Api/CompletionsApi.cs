@@ -105,7 +105,7 @@ public static class CompletionsApi
                 }
 
                 if (read!.Stream)
-                    subscription = outputs.TryWatch(inferenceId);
+                    subscription = outputs.Watch(inferenceId);
 
                 var answer = await SubmitAsync(inferenceId, runFor, read!, http, submissions, options.Value.QuotaDecisionTimeout,
                     cancellationToken).ConfigureAwait(false);

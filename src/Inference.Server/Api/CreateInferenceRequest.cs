@@ -39,6 +39,12 @@ public sealed record CreateInferenceRequest
     /// </summary>
     public JsonElement? Parameters { get; init; }
 
+    /// <summary>
+    /// For a text-generation model: <c>true</c> publishes the text in pieces as it is generated, as <c>output</c> events of
+    /// <c>GET /v1/inferences/{id}/events</c>. Kept raw for precise errors.
+    /// </summary>
+    public JsonElement? Stream { get; init; }
+
     /// <summary>Where to send the request's events: an absolute http or https URL; kept raw for precise errors.</summary>
     public JsonElement? Webhook { get; init; }
 

@@ -81,7 +81,10 @@ public static class InferencesApi
             .WithDocs("Stream an inference's events",
                 "A `text/event-stream` of the request's state changes from the current one on: an event `status` per state, " +
                 "whose data is the request as `GET` shows it (with its output in the final event), ending after the final " +
-                "state; a comment line every 15 s while nothing changes. `Last-Event-ID` resumes after the event it names.")
+                "state; a comment line every 15 s while nothing changes. `Last-Event-ID` resumes after the event it names. A " +
+                "generation submitted with `stream: true` also sends an event `output`, `{\"text\"}` without an id, per piece " +
+                "of its text as it is generated, from the first (best effort: after a lost piece, none; the final event has " +
+                "the whole text).")
             .WithParameterDocs("id", IdDescription)
             .WithRequestHeader("Last-Event-ID", "Resume after this event id (a whole number); otherwise `400 last_event_id_invalid`.")
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound)
@@ -216,6 +219,19 @@ public static class InferencesApi
         if (refusal is not null)
             return Problems.Validation(refusal.Code, refusal.Message, [new FieldError(refusal.Field, refusal.Code, refusal.Message)]);
 
+        var stream = request.Stream is { ValueKind: JsonValueKind.True };
+        if (request.Stream is { ValueKind: not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null) })
+        {
+            const string detail = "'stream' must be true or false.";
+            return Problems.Validation(ErrorCodes.ParametersInvalid, detail, [new FieldError("stream", ErrorCodes.ParametersInvalid, detail)]);
+        }
+
+        if (stream && parameters is null)
+        {
+            var detail = $"{model.Descriptor.Id} is an {model.Descriptor.Task} model: it has no text to stream.";
+            return Problems.Validation(ErrorCodes.ParametersNotSupported, detail, [new FieldError("stream", ErrorCodes.ParametersNotSupported, detail)]);
+        }
+
         // A generation is reserved for its prompt and all of its max_tokens: the plan must hold both.
         var reserved = tokens.Total + (parameters?.MaxTokens ?? 0);
         if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, reserved, cancellationToken).ConfigureAwait(false) is { } exceeded)
@@ -254,7 +270,7 @@ public static class InferencesApi
             // quota decision lets a rejection be answered on this call.
             outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency,
                 InferenceMetadata.From(request.MetadataEntries()),
-                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null)
+                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null, stream)
                 .ConfigureAwait(false);
         }
         catch (IdempotencyKeyTakenException)

@@ -108,6 +108,31 @@ public sealed class When_a_text_generation_model_is_asked(GenerationApp app) : I
     }
 
     [Fact]
+    public async Task Should_send_the_pieces_of_a_streamed_generation_as_output_events_before_its_final_status()
+    {
+        var prompt = $"{ScriptedGenerator.HoldWord} and stream {Guid.NewGuid():N}";
+        using var response = await _client.PostAsync("/v1/inferences", new StringContent(JsonSerializer.Serialize(
+            new { model = ScriptedGenerator.Id, input = prompt, stream = true, parameters = new { max_tokens = 7 } }), Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        await using var stream = await EventStream.OpenOkAsync(_client, id);
+        var first = await stream.ReadEventAsync();
+        Assert.Equal("status", first!.Name);
+
+        app.Generator.Release(prompt);
+        var events = await stream.ReadEventsToEndAsync();
+
+        var outputs = events.TakeWhile(e => e.Name == "output").ToList();
+        Assert.Equal(7, outputs.Count);
+        Assert.All(outputs, e => Assert.Null(e.Id));
+        var expected = ScriptedGenerator.Expected(7).Text;
+        Assert.Equal(expected, string.Concat(outputs.Select(e => e.Data!.Value.GetProperty("text").GetString())));
+        var last = events[^1];
+        Assert.Equal(("status", "completed"), (last.Name, last.Status));
+        Assert.Equal(expected, last.Data!.Value.GetProperty("output").GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Should_admit_a_bus_submission_with_parameters_and_reserve_its_max_tokens()
     {
         var id = Guid.NewGuid();
@@ -229,6 +254,18 @@ public sealed class When_generation_parameters_are_refused(GenerationApp app) : 
 
         var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.ParametersNotSupported);
         Assert.Equal("parameters", problem.GetProperty("errors")[0].GetProperty("field").GetString());
+        await app.Services.AssertNothingReservedOrStoredAsync();
+    }
+
+    [Theory]
+    [InlineData("all-minilm-l6-v2", "true", ErrorCodes.ParametersNotSupported)]
+    [InlineData("scripted-generator", "\"yes\"", ErrorCodes.ParametersInvalid)]
+    public async Task Should_answer_400_for_a_stream_the_model_cannot_have(string model, string stream, string code)
+    {
+        using var response = await _client.SubmitJsonAsync($$"""{"model": "{{model}}", "input": "a prompt", "stream": {{stream}}}""");
+
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, code);
+        Assert.Equal("stream", problem.GetProperty("errors")[0].GetProperty("field").GetString());
         await app.Services.AssertNothingReservedOrStoredAsync();
     }
 
