@@ -78,6 +78,7 @@ public sealed class CompletionStream : IResult
         var order = new PieceSequence();
         var until = _services.Clock.GetTimestamp();
         var reader = _subscription.Reader;
+        Task<bool>? arrival = null; // Kept across heartbeats: the channel has a single reader.
         while (true)
         {
             while (reader.TryRead(out var piece))
@@ -98,7 +99,9 @@ public sealed class CompletionStream : IResult
             var wait = left < _services.HeartbeatInterval ? left : _services.HeartbeatInterval;
             try
             {
-                await reader.WaitToReadAsync(cancellationToken).AsTask().WaitAsync(wait, _services.Clock, cancellationToken).ConfigureAwait(false);
+                arrival ??= reader.WaitToReadAsync(cancellationToken).AsTask();
+                await arrival.WaitAsync(wait, _services.Clock, cancellationToken).ConfigureAwait(false);
+                arrival = null;
             }
             catch (TimeoutException)
             {

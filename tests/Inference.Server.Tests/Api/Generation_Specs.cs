@@ -326,3 +326,67 @@ internal static class GenerationClient
         return await response.Content.ReadFromJsonAsync<JsonElement>();
     }
 }
+
+/// <summary><see cref="GenerationApp"/> on the real services: PostgreSQL, RabbitMQ and Redis, in a slice of its own.</summary>
+public sealed class PostgresGenerationApp : GenerationApp
+{
+    private readonly Integration.IsolatedServices _services;
+
+    public PostgresGenerationApp()
+        : this(new Integration.IsolatedServices())
+    {
+    }
+
+    private PostgresGenerationApp(Integration.IsolatedServices services)
+        : base(services.Settings()) => _services = services;
+
+    public override async Task InitializeAsync()
+    {
+        await _services.InitializeAsync();
+        await base.InitializeAsync();
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _services.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// A generation on PostgreSQL, whose jsonb holds the parameters and whose bytea holds the text: the text and the
+/// parameters come back exactly, through RabbitMQ, on the non-streamed and the streamed route.
+/// </summary>
+public sealed class When_a_text_generation_model_is_asked_on_PostgreSQL(PostgresGenerationApp app) : IClassFixture<PostgresGenerationApp>
+{
+    [Fact]
+    public async Task Should_keep_the_parameters_and_answer_the_text_exactly()
+    {
+        using var client = app.CreateDevClient();
+        var accepted = await client.SubmitAcceptedAsync(ScriptedGenerator.Id, "on the real services",
+            new { max_tokens = 25, seed = -3, stop = new[] { "never \u00e9\U0001F600", "\u2028\r\n\"\\\uFFFE" } });
+        var inference = await client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+
+        var expected = ScriptedGenerator.Expected(25, ["never \u00e9\U0001F600", "\u2028\r\n\"\\\uFFFE"]);
+        Assert.Equal((expected.Text, expected.FinishReason), (inference.GetProperty("output").GetProperty("text").GetString(),
+            inference.GetProperty("output").GetProperty("finish_reason").GetString()));
+        Assert.Contains('\0', expected.Text);
+        await using var scope = app.Services.CreateAsyncScope();
+        var saga = await scope.ServiceProvider.GetRequiredService<InferenceDbContext>().Inferences.AsNoTracking()
+            .SingleAsync(x => x.CorrelationId == Guid.Parse(accepted.GetProperty("id").GetString()!));
+        Assert.Equal((25, -3L), (saga.Parameters!.MaxTokens, saga.Parameters.Seed));
+        Assert.Equal(["never \u00e9\U0001F600", "\u2028\r\n\"\\\uFFFE"], saga.Parameters.Stop!);
+    }
+
+    [Fact]
+    public async Task Should_stream_a_completion_through_rabbitmq()
+    {
+        using var client = app.CreateDevClient();
+        using var response = await client.PostAsJsonAsync("/v1/completions", new { model = ScriptedGenerator.Id, prompt = "stream", max_tokens = 9, stream = true });
+
+        var events = await ServerSentData.ReadAsync(await response.Content.ReadAsStreamAsync());
+        Assert.Equal("[DONE]", events[^1]);
+        Assert.Equal(ScriptedGenerator.Expected(9).Text, string.Concat(events[..^1]
+            .Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0].GetProperty("text").GetString())));
+    }
+}
