@@ -231,6 +231,12 @@ internal static class ServerSentData
     public static async Task<string[]> ReadAsync(Stream stream)
     {
         using var reader = new StreamReader(stream, Encoding.UTF8);
+        return await ReadAsync(reader);
+    }
+
+    /// <summary>The events from where <paramref name="reader"/> stands (at the start of a line) to the end.</summary>
+    public static async Task<string[]> ReadAsync(StreamReader reader)
+    {
         var events = new List<string>();
         var data = new StringBuilder();
         while (await reader.ReadLineAsync() is { } line)
@@ -248,5 +254,40 @@ internal static class ServerSentData
         }
 
         return [.. events];
+    }
+}
+
+/// <summary>Heartbeats every 50 ms, so that a held generation's stream sends several while it waits.</summary>
+public sealed class QuickHeartbeatGenerationApp() : GenerationApp(new Dictionary<string, string?> { ["Api:EventHeartbeatInterval"] = "00:00:00.050" });
+
+/// <summary>A streamed completion that waits long for its text keeps the connection alive and loses nothing.</summary>
+public sealed class When_a_streamed_completion_waits(QuickHeartbeatGenerationApp app) : IClassFixture<QuickHeartbeatGenerationApp>
+{
+    [Fact]
+    public async Task Should_send_keep_alive_comments_and_then_every_piece()
+    {
+        using var http = app.CreateDevClient();
+        var prompt = $"{ScriptedGenerator.HoldWord} a while";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = JsonContent.Create(new { model = ScriptedGenerator.Id, prompt, max_tokens = 8, stream = true }),
+        };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.UTF8);
+
+        var comments = 0;
+        using (var deadline = new CancellationTokenSource(Poll.Deadline))
+        {
+            while (comments < 3 && await reader.ReadLineAsync(deadline.Token) is { } line)
+                comments += line == ": keep-alive" ? 1 : 0;
+        }
+
+        app.Generator.Release(prompt);
+        var events = await ServerSentData.ReadAsync(reader);
+
+        Assert.Equal(3, comments);
+        Assert.Equal("[DONE]", events[^1]);
+        Assert.Equal(ScriptedGenerator.Expected(8).Text, string.Concat(events[..^1]
+            .Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0].GetProperty("text").GetString())));
     }
 }
