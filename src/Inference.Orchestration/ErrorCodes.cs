@@ -102,4 +102,24 @@ public static class ErrorCodes
 
     /// <summary>A <c>webhook_events_filter</c> that is not a non-empty array of <c>started</c> and <c>completed</c>.</summary>
     public const string WebhookEventsFilterInvalid = "webhook_events_filter_invalid";
+
+    /// <summary>
+    /// A generation parameter (<c>max_tokens</c>, <c>temperature</c>, <c>top_p</c>, <c>seed</c>, <c>stop</c>) of the wrong type
+    /// or out of its range, or one the platform does not know; the error names the field.
+    /// </summary>
+    public const string ParametersInvalid = "parameters_invalid";
+
+    /// <summary>Generation parameters for a model that does not generate (an embedding model).</summary>
+    public const string ParametersNotSupported = "parameters_not_supported";
+
+    /// <summary>More than one input for a text-generation model, which continues exactly one prompt.</summary>
+    public const string TooManyInputs = "too_many_inputs";
+
+    /// <summary>A model of the wrong task for the route: an embedding model on <c>/v1/completions</c>, a text-generation
+    /// model on <c>/v1/embeddings</c>.</summary>
+    public const string ModelNotSupported = "model_not_supported";
+
+    /// <summary>An OpenAI parameter the platform does not implement, given a value other than its default (<c>n</c> other
+    /// than 1, <c>echo</c>, <c>best_of</c>, <c>logprobs</c>, <c>suffix</c>); OpenAI's own code for it.</summary>
+    public const string UnsupportedValue = "unsupported_value";
 }

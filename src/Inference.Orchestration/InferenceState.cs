@@ -1,3 +1,4 @@
+using Inference.Contracts;
 using MassTransit;
 
 namespace Inference.Orchestration;
@@ -50,6 +51,16 @@ public sealed class InferenceState : SagaStateMachineInstance
     /// when none were given. Kept after the request ends, unlike the inputs.
     /// </summary>
     public Dictionary<string, string>? Metadata { get; set; }
+
+    /// <summary>
+    /// For a text-generation model: the parameters it runs with, the model's defaults filled in, so that a resumed run
+    /// generates as the first would and the reservation (<see cref="PromptTokens"/> plus their <c>MaxTokens</c>) holds.
+    /// Null for a model that does not generate. Kept after the request ends.
+    /// </summary>
+    public GenerationParameters? Parameters { get; set; }
+
+    /// <summary>A client reads the output as it is generated (<c>stream: true</c>): the worker publishes it in pieces too.</summary>
+    public bool Stream { get; set; }
 
     /// <summary>Every state the request entered, oldest first.</summary>
     public List<StatusChange> History { get; set; } = [];

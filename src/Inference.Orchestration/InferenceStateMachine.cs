@@ -262,12 +262,14 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
     /// <param name="saga">The new row.</param>
     /// <param name="message">The submission, which has passed <see cref="SubmissionRules"/>.</param>
     /// <param name="promptTokens">The tokens its inputs hold, counted by the platform.</param>
+    /// <param name="parameters">For a text-generation model, the parameters it runs with, resolved by
+    /// <see cref="GenerationRules.Resolve"/>: the reservation adds their <c>MaxTokens</c> to the prompt's. Null otherwise.</param>
     /// <param name="now">The platform's clock, for a submission that does not say when it was made.</param>
     /// <param name="deadline">The platform's deadline for every request.</param>
     /// <param name="requestId">The submitter's request id, when it waits for the quota decision.</param>
     /// <param name="responseAddress">Where to answer it.</param>
-    internal static void Accept(InferenceState saga, SubmitInference message, int promptTokens, DateTimeOffset now,
-        TimeSpan deadline, Guid? requestId, Uri? responseAddress)
+    internal static void Accept(InferenceState saga, SubmitInference message, int promptTokens, GenerationParameters? parameters,
+        DateTimeOffset now, TimeSpan deadline, Guid? requestId, Uri? responseAddress)
     {
         // Milliseconds are what every store keeps, so the time an answer shows is the one a later read shows.
         var submittedAt = SubmittedAt(message, now);
@@ -278,7 +280,9 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         saga.Inputs = [.. message.Inputs];
         saga.InputCount = message.Inputs.Count;
         saga.PromptTokens = promptTokens;
-        saga.ReservedTokens = promptTokens;
+        // A generation may use all of its max_tokens; the settlement charges what it did use.
+        saga.Parameters = parameters;
+        saga.ReservedTokens = promptTokens + (long)(parameters?.MaxTokens ?? 0);
         saga.CreatedAt = submittedAt;
         saga.DeadlineAt = submittedAt + deadline;
         if (message.CancelAfter is { } cancelAfter && submittedAt + cancelAfter <= saga.DeadlineAt)
@@ -419,7 +423,8 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
             refusal = decision.Refusal;
             if (refusal is null)
             {
-                Accept(context.Saga, context.Message, decision.PromptTokens, now, deadline, context.RequestId, context.ResponseAddress);
+                Accept(context.Saga, context.Message, decision.PromptTokens, decision.Parameters, now, deadline, context.RequestId,
+                    context.ResponseAddress);
                 return;
             }
         }
@@ -451,6 +456,8 @@ public sealed class InferenceStateMachine : MassTransitStateMachine<InferenceSta
         Model = saga.Model,
         Inputs = saga.Inputs ?? [],
         NotAfter = saga.DeadlineAt,
+        Parameters = saga.Parameters,
+        Stream = saga.Stream,
     };
 
     private static StoreResult Store(InferenceState saga, InferenceSucceeded success) => new()

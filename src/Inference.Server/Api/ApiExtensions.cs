@@ -26,6 +26,7 @@ public static class ApiExtensions
         builder.Services.AddExceptionHandler<OutageExceptionHandler>();
         builder.Services.AddValidatorsFromAssemblyContaining<CreateInferenceRequestValidator>(ServiceLifetime.Singleton);
         builder.Services.AddScoped<InferenceSubmissions>();
+        builder.Services.TryAddSingleton<Orchestration.IServedModels, Orchestration.CatalogModels>();
         builder.Services.TryAddScoped<TenantPlans>();
         builder.Services.AddOptions<Admin.AdminOptions>().BindConfiguration(Admin.AdminOptions.Section);
         builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -44,6 +45,7 @@ public static class ApiExtensions
         builder.Services.AddSingleton<ApiConcurrency>();
         builder.Services.AddSingleton<InferenceWaiters>();
         builder.Services.AddSingleton<InferenceEventHub>();
+        builder.Services.AddSingleton<InferenceOutputHub>();
         builder.Services.AddHostedService<InferenceEventPoller>();
         builder.Services.AddRateLimiter(limiter =>
         {
@@ -67,6 +69,14 @@ public static class ApiExtensions
             endpoint.Name = $"inference-api-outcomes-{NewId.NextGuid():N}";
             endpoint.Temporary = true;
         });
+
+        // A generation's pieces, for the streams this process relays: in order, so one at a time.
+        bus.AddConsumer<InferenceOutputDeltaConsumer>().Endpoint(endpoint =>
+        {
+            endpoint.Name = $"inference-api-output-{NewId.NextGuid():N}";
+            endpoint.Temporary = true;
+            endpoint.ConcurrentMessageLimit = 1;
+        });
         return bus;
     }
 
@@ -85,6 +95,7 @@ public static class ApiExtensions
         app.MapInferencesApiV1();
         app.MapModelsApiV1();
         app.MapEmbeddingsApiV1();
+        app.MapCompletionsApiV1();
         app.MapQuotaApiV1();
         Admin.WebhooksAdminApi.MapWebhooksAdminApiV1(app);
         app.MapUsageApiV1();

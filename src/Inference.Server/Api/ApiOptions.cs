@@ -43,6 +43,14 @@ public sealed class ApiOptions
     public TimeSpan EmbeddingsTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Longest a <c>POST /v1/completions</c> request may run (capped by <c>Orchestration:RequestDeadline</c>), streamed or
+    /// not: it is submitted with this as its <c>Cancel-After</c>, so that a generation that cannot end in time is canceled
+    /// and not charged.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan CompletionsTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// Most event streams (<c>GET /v1/inferences/{id}/events</c>) this process holds open at once (each costs a little
     /// memory, no thread, no database connection and no slot of <see cref="MaxConcurrentRequests"/>); beyond it a stream
     /// is refused with <c>503 unavailable</c>. Zero serves none.

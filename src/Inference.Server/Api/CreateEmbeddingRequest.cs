@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using FluentValidation;
 using Inference.Engine;
 using Inference.Orchestration;
+using Inference.Server.Orchestration;
 
 namespace Inference.Server.Api;
 
@@ -122,7 +123,7 @@ internal static class EmbeddingInputs
 
 public sealed class CreateEmbeddingRequestValidator : AbstractValidator<CreateEmbeddingRequest>
 {
-    public CreateEmbeddingRequestValidator(ModelCatalog models)
+    public CreateEmbeddingRequestValidator(IServedModels models)
     {
         RuleFor(x => x.Model)
             .Cascade(CascadeMode.Stop)

@@ -2,14 +2,15 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using FluentValidation;
 using FluentValidation.Results;
-using Inference.Engine;
 using Inference.Orchestration;
+using Inference.Server.Orchestration;
 using Microsoft.Extensions.Options;
 
 namespace Inference.Server.Api;
 
 /// <summary>
-/// The body of <c>POST /v1/inferences</c>: <c>{"model": "...", "input": "text" | ["text", ...], "metadata": {...}}</c>.
+/// The body of <c>POST /v1/inferences</c>:
+/// <c>{"model": "...", "input": "text" | ["text", ...], "parameters": {...}, "metadata": {...}}</c>.
 /// </summary>
 public sealed record CreateInferenceRequest
 {
@@ -31,6 +32,18 @@ public sealed record CreateInferenceRequest
         Metadata is { ValueKind: JsonValueKind.Object } metadata
             ? [.. metadata.EnumerateObject().Select(p => KeyValuePair.Create(FaithfulJsonString.ReadName(p), FaithfulJsonString.Read(p.Value)))]
             : null;
+
+    /// <summary>
+    /// For a text-generation model, how to generate: <c>{"max_tokens", "temperature", "top_p", "seed", "stop"}</c>, each
+    /// optional; kept raw so that a value of the wrong type names its field. An embedding model takes none.
+    /// </summary>
+    public JsonElement? Parameters { get; init; }
+
+    /// <summary>
+    /// For a text-generation model: <c>true</c> publishes the text in pieces as it is generated, as <c>output</c> events of
+    /// <c>GET /v1/inferences/{id}/events</c>. Kept raw for precise errors.
+    /// </summary>
+    public JsonElement? Stream { get; init; }
 
     /// <summary>Where to send the request's events: an absolute http or https URL; kept raw for precise errors.</summary>
     public JsonElement? Webhook { get; init; }
@@ -57,7 +70,7 @@ public sealed record CreateInferenceRequest
 
 public sealed class CreateInferenceRequestValidator : AbstractValidator<CreateInferenceRequest>
 {
-    public CreateInferenceRequestValidator(ModelCatalog models, IOptions<ApiOptions> options, Webhooks.WebhookAddressGuard webhooks)
+    public CreateInferenceRequestValidator(IServedModels models, IOptions<ApiOptions> options, Webhooks.WebhookAddressGuard webhooks)
     {
         ArgumentNullException.ThrowIfNull(options);
         var maxCharacters = options.Value.MaxInputCharacters;

@@ -54,7 +54,7 @@ public static class EmbeddingsApi
     internal static async Task<Results<Ok<EmbeddingListResponse>, NotFound<OpenAiErrorResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,
         IValidator<CreateEmbeddingRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         InferenceDbContext db,
         ApiConcurrency concurrency,
@@ -110,7 +110,7 @@ public static class EmbeddingsApi
         TimeSpan runFor,
         HttpRequest http,
         IValidator<CreateEmbeddingRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         ApiOptions options,
         JsonOptions json,
@@ -136,7 +136,13 @@ public static class EmbeddingsApi
         }
 
         models.TryGet(request.Model!, out var model);
-        var (inputs, inputError) = EmbeddingInputs.Read(request.Input!.Value, model!);
+        if (model!.Descriptor.Kind != ModelKind.Embedding)
+        {
+            var detail = $"{model.Descriptor.Id} is a {model.Descriptor.Task} model; /v1/embeddings serves embedding models.";
+            return Problems.Validation(ErrorCodes.ModelNotSupported, detail, [new FieldError("model", ErrorCodes.ModelNotSupported, detail)]);
+        }
+
+        var (inputs, inputError) = EmbeddingInputs.Read(request.Input!.Value, model);
         if (inputError is not null)
             return Problems.Validation(inputError.Code, inputError.Message, [inputError]);
         if (inputs!.Count > options.MaxInputsPerRequest)

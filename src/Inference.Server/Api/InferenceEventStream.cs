@@ -14,7 +14,8 @@ namespace Inference.Server.Api;
 /// <summary>
 /// One request's event stream (<c>text/event-stream</c>): an event <c>status</c> for every state it is seen in, from
 /// the current one on, whose data is the request as <c>GET /v1/inferences/{id}</c> shows it then (with its output in the
-/// final event), and a comment line every <see cref="ApiOptions.EventHeartbeatInterval"/> while nothing changes. It
+/// final event), an event <c>output</c>, <c>{"text": "..."}</c> without an id, for each piece of a streamed generation's
+/// text as the worker publishes it (best effort: after a lost piece none; the final event has the whole text), and a comment line every <see cref="ApiOptions.EventHeartbeatInterval"/> while nothing changes. It
 /// ends after the final state, when the client leaves, or when the process stops (the client resumes elsewhere with
 /// <c>Last-Event-ID</c>).
 /// </summary>
@@ -37,14 +38,22 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
 
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
 
+    private static readonly byte[] OutputHead = "event: output\ndata: "u8.ToArray();
+
+    /// <summary>The event name of a piece of a streamed generation's text.</summary>
+    public const string OutputEvent = "output";
+
     private readonly InferenceEventHub.Subscription _subscription;
+    private readonly InferenceOutputHub.Subscription? _output;
     private readonly InferenceResponse _first;
     private readonly long _lastEventId;
     private readonly Services _services;
 
-    internal InferenceEventStream(InferenceEventHub.Subscription subscription, InferenceResponse first, long lastEventId, Services services)
+    internal InferenceEventStream(InferenceEventHub.Subscription subscription, InferenceOutputHub.Subscription? output,
+        InferenceResponse first, long lastEventId, Services services)
     {
         _subscription = subscription;
+        _output = output;
         _first = first;
         _lastEventId = lastEventId;
         _services = services;
@@ -54,6 +63,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
     {
         ArgumentNullException.ThrowIfNull(httpContext);
         using var subscription = _subscription;
+        using var output = _output;
         var response = httpContext.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = ContentType;
@@ -68,12 +78,15 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
             await response.StartAsync(cancellationToken).ConfigureAwait(false);
             var sent = _lastEventId;
             var current = _first;
+            var pieces = output is null ? null : new Pieces(output, new PieceSequence());
             while (true)
             {
                 subscription.SeenStatus = current.Status;
                 var eventId = current.History.Count - 1;
                 if (eventId > sent)
                 {
+                    // The pieces heard so far come before the status they led to.
+                    await RelayAsync(response, pieces, cancellationToken).ConfigureAwait(false);
                     await WriteAsync(response, eventId, current, cancellationToken).ConfigureAwait(false);
                     sent = eventId;
                 }
@@ -84,7 +97,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
                 InferenceResponse? read;
                 do
                 {
-                    while (!await subscription.WaitAsync(_services.HeartbeatInterval, _services.Clock, cancellationToken).ConfigureAwait(false))
+                    while (!await WaitAsync(response, subscription, pieces, cancellationToken).ConfigureAwait(false))
                     {
                         await response.Body.WriteAsync(Heartbeat, cancellationToken).ConfigureAwait(false);
                         await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -103,6 +116,48 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         {
             // The client left, or the process stops: nothing more to send.
         }
+    }
+
+    /// <summary>
+    /// Waits for a wake-up of the request (true) or the heartbeat interval (false), relaying the pieces of its text that
+    /// come meanwhile as <c>output</c> events.
+    /// </summary>
+    private async Task<bool> WaitAsync(HttpResponse response, InferenceEventHub.Subscription subscription, Pieces? pieces,
+        CancellationToken cancellationToken)
+    {
+        // One wait of the hub for the whole interval: a wake-up it takes is never dropped.
+        var woken = subscription.WaitAsync(_services.HeartbeatInterval, _services.Clock, cancellationToken);
+        while (pieces is { Done: false } && !woken.IsCompleted)
+        {
+            pieces.Arrival ??= pieces.Subscription.Reader.WaitToReadAsync(cancellationToken).AsTask();
+            await Task.WhenAny(woken, pieces.Arrival).ConfigureAwait(false);
+            if (!pieces.Arrival.IsCompleted)
+                break;
+            pieces.Arrival = null;
+            await RelayAsync(response, pieces, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await woken.ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the pieces heard and not yet relayed, in order, each as an <c>output</c> event without an id.</summary>
+    private async Task RelayAsync(HttpResponse response, Pieces? pieces, CancellationToken cancellationToken)
+    {
+        if (pieces is null || pieces.Done)
+            return;
+        while (pieces.Subscription.Reader.TryRead(out var piece))
+        {
+            if (pieces.Order.Accept(piece) is not { } text)
+                continue;
+            var data = JsonSerializer.SerializeToUtf8Bytes(new OutputPieceResponse(text), _services.Json);
+            await response.Body.WriteAsync(OutputHead, cancellationToken).ConfigureAwait(false);
+            await response.Body.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+            await response.Body.WriteAsync(EventEnd, cancellationToken).ConfigureAwait(false);
+            await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Ended, or a piece was lost: the final status event has the whole text.
+        pieces.Done = pieces.Subscription.Reader.Completion.IsCompleted || !pieces.Order.IsRelaying;
     }
 
     /// <summary>
@@ -149,6 +204,20 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(string), [ContentType]));
     }
 
+    /// <summary>A streamed generation's pieces as this stream relays them.</summary>
+    private sealed class Pieces(InferenceOutputHub.Subscription subscription, PieceSequence order)
+    {
+        public InferenceOutputHub.Subscription Subscription { get; } = subscription;
+
+        public PieceSequence Order { get; } = order;
+
+        /// <summary>A wait for the next piece, kept across waits (the channel has one reader).</summary>
+        public Task<bool>? Arrival { get; set; }
+
+        /// <summary>No more pieces are relayed: the request ended, or one was lost.</summary>
+        public bool Done { get; set; }
+    }
+
     /// <summary>What a stream reads with and writes with, for its whole life.</summary>
     internal sealed record Services(
         InferenceDbContext Db,
@@ -158,3 +227,6 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         TimeSpan HeartbeatInterval,
         JsonSerializerOptions Json);
 }
+
+/// <summary>The data of an <c>output</c> event: a piece of the generated text, in order.</summary>
+public sealed record OutputPieceResponse(string Text);

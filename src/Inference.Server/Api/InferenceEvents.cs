@@ -22,6 +22,7 @@ public static class InferenceEvents
         string id,
         HttpContext http,
         InferenceEventHub hub,
+        InferenceOutputHub outputs,
         ApiConcurrency concurrency,
         InferenceDbContext db,
         TimeProvider clock,
@@ -47,6 +48,9 @@ public static class InferenceEvents
                 "The server holds as many event streams as it may; read the inference with GET, or try again later.");
         }
 
+        // A streamed generation's pieces, likewise heard from before the read: the first one heard is the first published.
+        var output = outputs.Watch(inferenceId);
+
         InferenceResponse? current;
         try
         {
@@ -55,6 +59,7 @@ public static class InferenceEvents
             if (!slot.IsAcquired)
             {
                 subscription.Dispose();
+                output.Dispose();
                 return Problems.Unavailable(http, ApiConcurrency.RefusedDetail);
             }
 
@@ -63,6 +68,7 @@ public static class InferenceEvents
         catch
         {
             subscription.Dispose();
+            output.Dispose();
             throw;
         }
 
@@ -70,10 +76,11 @@ public static class InferenceEvents
         {
             // Another tenant's request is indistinguishable from one that does not exist.
             subscription.Dispose();
+            output.Dispose();
             return Problems.InferenceNotFound(id);
         }
 
-        return new InferenceEventStream(subscription, current, lastEventId,
+        return new InferenceEventStream(subscription, output, current, lastEventId,
             new InferenceEventStream.Services(db, concurrency, clock, lifetime, options.Value.EventHeartbeatInterval, json.Value.SerializerOptions));
     }
 

@@ -53,7 +53,24 @@ public sealed record InferenceListResponse(IReadOnlyList<InferenceListItemRespon
 
 public sealed record UsageResponse(int PromptTokens, int CompletionTokens, int TotalTokens);
 
-public sealed record OutputResponse(IReadOnlyList<float[]> Embeddings);
+/// <summary>
+/// A completed request's output: an embedding model's <c>embeddings</c>, one per input in input order, or a
+/// text-generation model's <c>text</c> and <c>finish_reason</c>.
+/// </summary>
+public sealed record OutputResponse
+{
+    /// <summary>An embedding model's vectors, one per input, in input order.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<float[]>? Embeddings { get; init; }
+
+    /// <summary>The generated text, without the prompt and without the stop string that ended it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Text { get; init; }
+
+    /// <summary><c>stop</c> (a stop string or the end-of-sequence token) or <c>length</c> (<c>max_tokens</c> reached).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? FinishReason { get; init; }
+}
 
 public sealed record ErrorResponse(string Code, string Message);
 

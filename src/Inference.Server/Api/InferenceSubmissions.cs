@@ -23,17 +23,20 @@ public sealed class InferenceSubmissions(
     TimeProvider clock)
 {
     /// <summary>
-    /// Stores the request, sends its reservation of <paramref name="promptTokens"/> and waits up to
+    /// Stores the request, sends its reservation and waits up to
     /// <paramref name="decisionTimeout"/> for the quota decision. With an <paramref name="idempotencyKey"/> (the
     /// header's key and the submission's fingerprint), the key is stored for the tenant in the same transaction.
     /// <paramref name="metadata"/>, the submitter's labels (null when none were given), is stored with the request.
-    /// <paramref name="webhook"/> (its URL and events filter; null for none) is stored with it too.
+    /// <paramref name="webhook"/> (its URL and events filter; null for none) is stored with it too. A generation's
+    /// <see cref="SubmitInference.Parameters"/> must be resolved (<see cref="GenerationRules.Resolve"/>): the reservation is
+    /// <paramref name="promptTokens"/> plus their <c>MaxTokens</c>. With <paramref name="stream"/> the worker publishes the
+    /// output in pieces as it generates (<see cref="InferenceOutputDelta"/>).
     /// </summary>
     /// <exception cref="IdempotencyKeyTakenException">The tenant stored the same key in the meantime; nothing was stored.</exception>
     /// <exception cref="Exception">The request could not be stored; nothing was promised.</exception>
     public async Task<SubmissionOutcome> SubmitAsync(SubmitInference submission, int promptTokens, TimeSpan decisionTimeout,
         CancellationToken cancellationToken, (string Key, byte[] Fingerprint)? idempotencyKey = null,
-        Dictionary<string, string>? metadata = null, (string Url, string Events)? webhook = null)
+        Dictionary<string, string>? metadata = null, (string Url, string Events)? webhook = null, bool stream = false)
     {
         ArgumentNullException.ThrowIfNull(submission);
 
@@ -43,7 +46,9 @@ public sealed class InferenceSubmissions(
 
         var now = clock.GetUtcNow();
         var saga = new InferenceState { CorrelationId = submission.InferenceId, CurrentState = InferenceStates.Submitted };
-        InferenceStateMachine.Accept(saga, submission, promptTokens, now, options.Value.RequestDeadline, requestId, bus.Address);
+        InferenceStateMachine.Accept(saga, submission, promptTokens, submission.Parameters, now, options.Value.RequestDeadline, requestId,
+            bus.Address);
+        saga.Stream = stream;
         (saga.Webhook, saga.WebhookEvents) = webhook is { } hook ? (hook.Url, hook.Events) : (null, null);
         InferenceStateMachine.Enter(saga, now);
         saga.Metadata = metadata;

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using FluentValidation;
 using Inference.Contracts;
-using Inference.Engine;
 using Inference.Orchestration;
 using Inference.Server.Idempotency;
 using Inference.Server.Orchestration;
@@ -82,7 +81,10 @@ public static class InferencesApi
             .WithDocs("Stream an inference's events",
                 "A `text/event-stream` of the request's state changes from the current one on: an event `status` per state, " +
                 "whose data is the request as `GET` shows it (with its output in the final event), ending after the final " +
-                "state; a comment line every 15 s while nothing changes. `Last-Event-ID` resumes after the event it names.")
+                "state; a comment line every 15 s while nothing changes. `Last-Event-ID` resumes after the event it names. A " +
+                "generation submitted with `stream: true` also sends an event `output`, `{\"text\"}` without an id, per piece " +
+                "of its text as it is generated, from the first (best effort: after a lost piece, none; the final event has " +
+                "the whole text).")
             .WithParameterDocs("id", IdDescription)
             .WithRequestHeader("Last-Event-ID", "Resume after this event id (a whole number); otherwise `400 last_event_id_invalid`.")
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound)
@@ -96,7 +98,7 @@ public static class InferencesApi
     internal static async Task<Results<Ok<InferenceResponse>, Accepted<InferenceAcceptedResponse>, ProblemHttpResult>> CreateAsync(
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         InferenceDbContext db,
         ApiConcurrency concurrency,
@@ -168,7 +170,7 @@ public static class InferencesApi
         Guid inferenceId,
         HttpRequest http,
         IValidator<CreateInferenceRequest> validator,
-        ModelCatalog models,
+        IServedModels models,
         InferenceSubmissions submissions,
         InferenceDbContext db,
         TimeProvider clock,
@@ -210,7 +212,29 @@ public static class InferencesApi
                 [.. problems.Select(p => new FieldError($"input[{p.Index}]", p.Code, p.Message))]);
         }
 
-        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, tokens.Total, cancellationToken).ConfigureAwait(false) is { } exceeded)
+        var (given, parametersError) = GenerationParametersJson.ReadObject(request.Parameters, "parameters");
+        if (parametersError is not null)
+            return Problems.Validation(parametersError.Code, parametersError.Message, [parametersError]);
+        var (parameters, refusal) = ModelTasks.Admit(model, inputs.Count, given, "parameters");
+        if (refusal is not null)
+            return Problems.Validation(refusal.Code, refusal.Message, [new FieldError(refusal.Field, refusal.Code, refusal.Message)]);
+
+        var stream = request.Stream is { ValueKind: JsonValueKind.True };
+        if (request.Stream is { ValueKind: not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null) })
+        {
+            const string detail = "'stream' must be true or false.";
+            return Problems.Validation(ErrorCodes.ParametersInvalid, detail, [new FieldError("stream", ErrorCodes.ParametersInvalid, detail)]);
+        }
+
+        if (stream && parameters is null)
+        {
+            var detail = $"{model.Descriptor.Id} is an {model.Descriptor.Task} model: it has no text to stream.";
+            return Problems.Validation(ErrorCodes.ParametersNotSupported, detail, [new FieldError("stream", ErrorCodes.ParametersNotSupported, detail)]);
+        }
+
+        // A generation is reserved for its prompt and all of its max_tokens: the plan must hold both.
+        var reserved = tokens.Total + (parameters?.MaxTokens ?? 0);
+        if (await PlanLimits.ExceededAsync(http.HttpContext, tenantId, inputs.Count, reserved, cancellationToken).ConfigureAwait(false) is { } exceeded)
             return PlanLimits.Problem(exceeded);
 
         var (cancelAfter, cancelAfterProblem) = CancelAfterHeader.Read(http, orchestration.RequestDeadline);
@@ -236,6 +260,7 @@ public static class InferencesApi
             Model = model.Descriptor.Id,
             Inputs = inputs,
             CancelAfter = cancelAfter,
+            Parameters = parameters,
         };
 
         SubmissionOutcome outcome;
@@ -245,7 +270,7 @@ public static class InferencesApi
             // quota decision lets a rejection be answered on this call.
             outcome = await submissions.SubmitAsync(message, tokens.Total, options.QuotaDecisionTimeout, cancellationToken, idempotency,
                 InferenceMetadata.From(request.MetadataEntries()),
-                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null)
+                request.WebhookUrl() is { } webhook ? (webhook, request.WebhookEvents()) : null, stream)
                 .ConfigureAwait(false);
         }
         catch (IdempotencyKeyTakenException)
@@ -276,7 +301,7 @@ public static class InferencesApi
         var location = $"/v1/inferences/{message.InferenceId}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             message.InferenceId, status, message.Model, stored.CreatedAt,
-            new ReservedUsageResponse(tokens.Total), new InferenceUrlsResponse(location, $"{location}/cancel")));
+            new ReservedUsageResponse(stored.ReservedTokens), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     /// <summary>
@@ -297,10 +322,13 @@ public static class InferencesApi
         if (HasEnded(inference))
             return TypedResults.Ok(inference);
 
+        // What was reserved: the prompt's tokens, and a generation's max_tokens too.
+        var reserved = await db.Inferences.AsNoTracking().Where(x => x.CorrelationId == inference.Id).Select(x => x.ReservedTokens)
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         var location = $"/v1/inferences/{inference.Id}";
         return TypedResults.Accepted(location, new InferenceAcceptedResponse(
             inference.Id, inference.Status, inference.Model, inference.CreatedAt,
-            new ReservedUsageResponse(inference.Usage.PromptTokens), new InferenceUrlsResponse(location, $"{location}/cancel")));
+            new ReservedUsageResponse(reserved), new InferenceUrlsResponse(location, $"{location}/cancel")));
     }
 
     internal static async Task<Results<Ok<InferenceResponse>, ProblemHttpResult>> GetAsync(
@@ -331,10 +359,8 @@ public static class InferencesApi
         OutputResponse? output = null;
         if (saga.CurrentState == InferenceStates.Completed)
         {
-            var result = await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
-                .ConfigureAwait(false);
-            if (result?.Embeddings is { } embeddings)
-                output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
+            output = ResultText.Response(await db.Results.AsNoTracking().SingleOrDefaultAsync(x => x.InferenceId == inferenceId, cancellationToken)
+                .ConfigureAwait(false));
         }
 
         // Only a request with a webhook reads its deliveries.

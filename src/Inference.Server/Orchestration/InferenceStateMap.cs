@@ -28,6 +28,9 @@ internal sealed class InferenceStateMap(string jsonColumnType) : IEntityTypeConf
         builder.Property(x => x.CancelAt).HasColumnName("cancel_at");
         builder.Property(x => x.History).HasColumnName("history").HasColumnType(jsonColumnType).Json();
         builder.Property(x => x.Metadata).HasColumnName("metadata").HasColumnType(jsonColumnType).Json();
+        // Stop strings pass the text rule of the inputs (no U+0000, no unpaired surrogate), so jsonb holds them.
+        builder.Property(x => x.Parameters).HasColumnName("parameters").HasColumnType(jsonColumnType).Json();
+        builder.Property(x => x.Stream).HasColumnName("stream");
         builder.Property(x => x.ResponseAddress).HasColumnName("response_address").HasMaxLength(512);
         builder.Property(x => x.RequestId).HasColumnName("request_id");
         builder.Property(x => x.Webhook).HasColumnName("webhook").HasMaxLength(Webhooks.WebhookUrlRules.MaxLength);

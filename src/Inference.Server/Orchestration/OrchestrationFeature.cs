@@ -27,6 +27,7 @@ public static class OrchestrationFeature
         });
 
         services.AddScoped<ISubmissionGate, PlatformSubmissionGate>();
+        services.TryAddSingleton<IServedModels, CatalogModels>();
         services.TryAddScoped<Tenants.TenantPlans>();
 
         if (jobs)

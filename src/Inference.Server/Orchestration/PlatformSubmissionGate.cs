@@ -1,5 +1,4 @@
 using Inference.Contracts;
-using Inference.Engine;
 using Inference.Orchestration;
 using Inference.Server.Persistence;
 using Microsoft.EntityFrameworkCore;
@@ -8,9 +7,10 @@ namespace Inference.Server.Orchestration;
 
 /// <summary>
 /// Admits bus submissions as the API admits its own: the tenant is read from the database (in the saga's transaction),
-/// the model comes from the engine's catalogue, and the tokens are counted by its tokenizer.
+/// the model comes from the engine's catalogue, and the tokens are counted by its tokenizer. A text-generation model takes one
+/// input and its parameters in range (<see cref="ModelTasks"/>), and is reserved for its prompt and its <c>max_tokens</c>.
 /// </summary>
-public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog models, Tenants.TenantPlans plans) : ISubmissionGate
+public sealed class PlatformSubmissionGate(InferenceDbContext db, IServedModels models, Tenants.TenantPlans plans) : ISubmissionGate
 {
     public async ValueTask<SubmissionDecision> CheckAsync(SubmitInference submission, CancellationToken cancellationToken)
     {
@@ -29,13 +29,18 @@ public sealed class PlatformSubmissionGate(InferenceDbContext db, ModelCatalog m
         if (InputTokens.Problems(model, tokens) is [var first, ..])
             return SubmissionDecision.Refuse(first.Code, first.Message);
 
+        var (parameters, refusal) = ModelTasks.Admit(model, submission.Inputs.Count, submission.Parameters, "Parameters");
+        if (refusal is not null)
+            return SubmissionDecision.Refuse(refusal.Code, refusal.Message);
+
+        // A generation may use all of its max_tokens, and is reserved for them: the plan must hold them too.
         var plan = await plans.GetAsync(submission.TenantId, cancellationToken).ConfigureAwait(false);
-        if (Api.PlanLimits.Exceeded(plan, submission.Inputs.Count, tokens.Total) is { } exceeded)
+        if (Api.PlanLimits.Exceeded(plan, submission.Inputs.Count, tokens.Total + (long)(parameters?.MaxTokens ?? 0)) is { } exceeded)
         {
             var detail = Api.PlanLimits.Problem(exceeded).ProblemDetails.Detail!;
             return SubmissionDecision.Refuse(ErrorCodes.RequestExceedsPlan, detail);
         }
 
-        return SubmissionDecision.Admit(tokens.Total);
+        return parameters is null ? SubmissionDecision.Admit(tokens.Total) : SubmissionDecision.Admit(tokens.Total, parameters);
     }
 }

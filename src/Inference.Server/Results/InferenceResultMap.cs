@@ -12,6 +12,8 @@ internal sealed class InferenceResultMap : IEntityTypeConfiguration<InferenceRes
         builder.Property(x => x.InferenceId).HasColumnName("inference_id").ValueGeneratedNever();
         builder.Property(x => x.Embeddings).HasColumnName("embeddings");
         builder.Property(x => x.Dimensions).HasColumnName("dimensions");
+        builder.Property(x => x.TextUtf8).HasColumnName("text_utf8");
+        builder.Property(x => x.FinishReason).HasColumnName("finish_reason").HasMaxLength(16);
         builder.Property(x => x.CreatedAt).HasColumnName("created_at");
     }
 }

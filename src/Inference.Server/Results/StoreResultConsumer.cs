@@ -1,4 +1,3 @@
-using Inference.Contracts;
 using Inference.Orchestration.Protocol;
 using Inference.Server.Persistence;
 using MassTransit;
@@ -14,14 +13,7 @@ public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider cloc
     {
         var id = context.Message.InferenceId;
         var output = context.Message.Output;
-        var embeddings = output.Embeddings ?? [];
-        db.Results.Add(new InferenceResult
-        {
-            InferenceId = id,
-            Embeddings = EmbeddingEncoding.Encode(embeddings, out var dimensions),
-            Dimensions = dimensions,
-            CreatedAt = clock.GetUtcNow(),
-        });
+        db.Results.Add(ResultText.Fill(new InferenceResult { InferenceId = id, CreatedAt = clock.GetUtcNow() }, output));
         try
         {
             // Inserted straight away: a duplicate is rare (a redelivery, work that ran twice), so it is found by the
@@ -37,10 +29,7 @@ public sealed class StoreResultConsumer(InferenceDbContext db, TimeProvider cloc
                 .ConfigureAwait(false);
             if (stored is null)
                 throw;
-            output = new InferenceOutput
-            {
-                Embeddings = stored.Embeddings is null ? [] : EmbeddingEncoding.Decode(stored.Embeddings, stored.Dimensions),
-            };
+            output = ResultText.Output(stored);
         }
 
         await context.Publish(new ResultStored { InferenceId = id, Output = output }, context.CancellationToken).ConfigureAwait(false);

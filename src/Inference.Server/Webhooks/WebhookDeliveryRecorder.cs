@@ -42,10 +42,8 @@ internal sealed class WebhookDeliveryRecorder : ISagaSaveObserver<InferenceState
         OutputResponse? output = null;
         if (type == WebhookEventTypes.Completed)
         {
-            var result = await db.Set<InferenceResult>().AsNoTracking()
-                .SingleOrDefaultAsync(x => x.InferenceId == saga.CorrelationId, cancellationToken).ConfigureAwait(false);
-            if (result?.Embeddings is { } embeddings)
-                output = new OutputResponse(EmbeddingEncoding.Decode(embeddings, result.Dimensions));
+            output = ResultText.Response(await db.Set<InferenceResult>().AsNoTracking()
+                .SingleOrDefaultAsync(x => x.InferenceId == saga.CorrelationId, cancellationToken).ConfigureAwait(false));
         }
 
         var uri = new Uri(saga.Webhook);

@@ -104,7 +104,7 @@ public abstract class Outbox_Specs<TDatabase>(TDatabase database) : IClassFixtur
             await using var scope = killed.Services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<InferenceDbContext>();
             var saga = new InferenceState { CorrelationId = id, CurrentState = InferenceStates.Submitted };
-            InferenceStateMachine.Accept(saga, Submission(id), 21, killed.Clock.GetUtcNow(), TimeSpan.FromMinutes(10), null, null);
+            InferenceStateMachine.Accept(saga, Submission(id), 21, null, killed.Clock.GetUtcNow(), TimeSpan.FromMinutes(10), null, null);
             InferenceStateMachine.Enter(saga, killed.Clock.GetUtcNow());
             db.Inferences.Add(saga);
             db.Outbox.Add(OutboxMessage.For(id, InferenceStateMachine.QuotaQueue, InferenceStateMachine.Reserve(saga), killed.Clock.GetUtcNow()));
