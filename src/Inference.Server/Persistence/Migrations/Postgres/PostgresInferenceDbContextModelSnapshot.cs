@@ -83,6 +83,10 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasColumnType("character varying(128)")
                         .HasColumnName("model");
 
+                    b.Property<string>("Parameters")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("parameters");
+
                     b.Property<int>("PromptTokens")
                         .HasColumnType("integer")
                         .HasColumnName("prompt_tokens");
@@ -99,6 +103,10 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                         .HasMaxLength(512)
                         .HasColumnType("character varying(512)")
                         .HasColumnName("response_address");
+
+                    b.Property<bool>("Stream")
+                        .HasColumnType("boolean")
+                        .HasColumnName("stream");
 
                     b.Property<string>("TenantId")
                         .IsRequired()
@@ -251,6 +259,15 @@ namespace Inference.Server.Persistence.Migrations.Postgres
                     b.Property<byte[]>("Embeddings")
                         .HasColumnType("bytea")
                         .HasColumnName("embeddings");
+
+                    b.Property<string>("FinishReason")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("finish_reason");
+
+                    b.Property<byte[]>("TextUtf8")
+                        .HasColumnType("bytea")
+                        .HasColumnName("text_utf8");
 
                     b.HasKey("InferenceId");
 

@@ -78,6 +78,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("model");
 
+                    b.Property<string>("Parameters")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("parameters");
+
                     b.Property<int>("PromptTokens")
                         .HasColumnType("INTEGER")
                         .HasColumnName("prompt_tokens");
@@ -94,6 +98,10 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                         .HasMaxLength(512)
                         .HasColumnType("TEXT")
                         .HasColumnName("response_address");
+
+                    b.Property<bool>("Stream")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("stream");
 
                     b.Property<string>("TenantId")
                         .IsRequired()
@@ -244,6 +252,15 @@ namespace Inference.Server.Persistence.Migrations.Sqlite
                     b.Property<byte[]>("Embeddings")
                         .HasColumnType("BLOB")
                         .HasColumnName("embeddings");
+
+                    b.Property<string>("FinishReason")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("finish_reason");
+
+                    b.Property<byte[]>("TextUtf8")
+                        .HasColumnType("BLOB")
+                        .HasColumnName("text_utf8");
 
                     b.HasKey("InferenceId");
 
