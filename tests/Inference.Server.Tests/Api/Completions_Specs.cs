@@ -119,11 +119,15 @@ public sealed class When_a_client_asks_for_completions(GenerationApp app) : ICla
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        var inference = await Poll.UntilAsync(
-            () => _http.GetFromJsonAsync<JsonElement>("/v1/inferences?limit=100"),
-            list => list.GetProperty("data").EnumerateArray().Any(x => x.GetProperty("status").GetString() == "inferring"),
+        // Its own request, found by its prompt: another spec's request may be running too.
+        var id = await Poll.UntilAsync(
+            () => Task.FromResult(app.Generator.RequestsByPrompt.TryGetValue(prompt, out var running) ? running : Guid.Empty),
+            running => running != Guid.Empty,
             "the streamed request to run");
-        var id = inference.GetProperty("data").EnumerateArray().First(x => x.GetProperty("status").GetString() == "inferring").GetProperty("id").GetString();
+        await Poll.UntilAsync(
+            () => _http.GetFromJsonAsync<JsonElement>($"/v1/inferences/{id}"),
+            inference => inference.GetProperty("status").GetString() == "inferring",
+            "the streamed request to be inferring");
         using var canceled = await _http.PostAsync($"/v1/inferences/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.OK, canceled.StatusCode);
         app.Generator.Release(prompt);

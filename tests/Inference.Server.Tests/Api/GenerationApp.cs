@@ -39,7 +39,21 @@ public class GenerationApp : EmbeddedApp
             services.AddSingleton<IServedModels>(provider =>
                 new ServedWithGenerator(new CatalogModels(provider.GetRequiredService<ModelCatalog>()), Generator));
             services.AddSingleton<IConfigureReceiveEndpoint>(new ScriptedGenerationWorker(Generator));
+            // The saga sends each request to its model's queue; the worker serves only the catalogue's models, so the
+            // scripted model's queue is opened here, and the filter above answers what arrives on it.
+            services.AddSingleton<Inference.Server.Messaging.IBusEndpoints>(new ScriptedGeneratorQueue(Generator));
         }));
+
+    private sealed class ScriptedGeneratorQueue(ScriptedGenerator generator) : Inference.Server.Messaging.IBusEndpoints
+    {
+        public void Configure(IBusRegistrationContext context, IReceiveConfigurator transport) =>
+            transport.ReceiveEndpoint(ProtocolEndpoints.WorkerFor(ScriptedGenerator.Id), endpoint =>
+            {
+                endpoint.UseFilter(new ScriptedGenerationWorker(generator));
+                endpoint.Handler<RunInference>(_ => throw new InvalidOperationException(
+                    "The scripted generator's filter answers every RunInference on its queue."));
+            });
+    }
 
     private sealed class ServedWithGenerator(IServedModels served, ScriptedGenerator generator) : IServedModels
     {
@@ -94,6 +108,9 @@ public sealed class ScriptedGenerator : ITextGenerationModel
 
     /// <summary>The prompts of the runs so far, with the parameters each ran with.</summary>
     public ConcurrentQueue<(string Prompt, GenerationParameters? Parameters)> Runs { get; } = new();
+
+    /// <summary>The request that each prompt ran for, so that a spec finds its own request among others.</summary>
+    public ConcurrentDictionary<string, Guid> RequestsByPrompt { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The text <paramref name="maxTokens"/> tokens make, cut before the first stop string; its tokens and finish reason.</summary>
     public static (string Text, int Tokens, string FinishReason) Expected(int maxTokens, IReadOnlyList<string>? stop = null)
@@ -165,6 +182,7 @@ internal sealed class ScriptedGenerationWorker(ScriptedGenerator generator) : IC
 
         var message = run.Message;
         generator.Runs.Enqueue((message.Inputs[0], message.Parameters));
+        generator.RequestsByPrompt[message.Inputs[0]] = message.InferenceId;
         await context.Publish(new InferenceStarted { InferenceId = message.InferenceId, StartedAt = DateTimeOffset.UtcNow });
 
         var pieces = new List<string>();
