@@ -9,8 +9,13 @@ namespace Inference.Benchmarks.Inference;
 /// </summary>
 internal static class WorkerSettings
 {
-    /// <summary>The logger category of the engine's embedding batching loop, whose Debug lines give each run's batch size.</summary>
-    public const string BatchLogCategory = "Inference.Engine.Embeddings.SentenceEmbeddingModel";
+    /// <summary>
+    /// The logger category whose Debug level turns on the engine's line per batch. Not the model class's own category
+    /// (<c>Inference.Engine.Embeddings.SentenceEmbeddingModel</c>): the worker is started through <c>/bin/sh</c>, and
+    /// dash drops environment variables whose names have dots. <c>Inference</c> covers it, and that batch line is the
+    /// only Debug line under it.
+    /// </summary>
+    public const string BatchLogCategory = "Inference";
 
     /// <summary>The queue the worker takes <see cref="RunInference"/> for <paramref name="modelId"/> from: the model's own.</summary>
     public static Uri Address(string modelId) => new($"queue:{ProtocolEndpoints.WorkerFor(modelId)}");
