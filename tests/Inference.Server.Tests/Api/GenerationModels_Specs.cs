@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Inference.Server.Tests.Infrastructure;
 using Inference.TestModels;
 
 namespace Inference.Server.Tests.Api;
