@@ -461,6 +461,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
             try
             {
                 embeddings = Run(session, tokenIds, runOptions);
+                LogBatch(_logger, Descriptor.Id, batch.Count, requests.Length);
             }
             catch (OnnxRuntimeException) when (live.AllLeft)
             {
@@ -659,6 +660,13 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
 
         return embedding;
     }
+
+    /// <summary>
+    /// One line per queued run, at Debug: how full the batches a deployment gets are (the metric says it too, but a log
+    /// is at hand where no metrics are collected, e.g. the inference benchmark's worker process).
+    /// </summary>
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Batch of {ModelId}: {Inputs} inputs from {Requests} requests in one run")]
+    private static partial void LogBatch(ILogger logger, string modelId, int inputs, int requests);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The batching loop of {ModelId} failed; the requests it held have failed, and it goes on with the next")]
     private static partial void LogLoopFailed(ILogger logger, string modelId, Exception exception);

@@ -90,18 +90,20 @@ internal sealed class InferenceBenchmark : IBenchmark
         int? rabbitMqPid = brokerPid is { } pid && ProcFs.Read(pid) is { } broker && broker.Name.StartsWith("beam", StringComparison.Ordinal) ? pid : null;
 
         var phases = new Dictionary<string, WorkerPhaseFigures>(StringComparer.Ordinal);
-        async Task<WorkerPhaseFigures> PhaseAsync(string name, RoleProcesses worker, int tokens, bool first)
+        async Task<WorkerPhaseFigures> PhaseAsync(string name, RoleProcesses worker, string? workerLog, int tokens, bool first)
         {
             // A fresh worker, and this process the first time, compile their paths and size their buffers while the first
             // phase warms up: it is given longer.
             var warmup = first ? options.WarmupSeconds + options.InitialWarmupSeconds : options.WarmupSeconds;
             Step(Invariant($"{name}: {tokens}-token single-input requests, {options.InFlight} in flight, {warmup.TotalSeconds:F0} s warm-up, {options.WorkerSeconds.TotalSeconds:F0} s measured"));
             var figures = await driver.RunAsync(modelId, sentences[tokens], options.InFlight, warmup, options.WorkerSeconds,
-                worker.Pid("worker"), rabbitMqPid, cancellationToken).ConfigureAwait(false);
+                worker.Pid("worker"), rabbitMqPid, workerLog, cancellationToken).ConfigureAwait(false);
             phases[name] = figures;
             Detail(Invariant($"{figures.SentencesPerSecond:F1} sentences/s; send to reply p50 {figures.LatencyP50Ms:F0} ms, p95 {figures.LatencyP95Ms:F0} ms; ") +
                 Invariant($"CPU per sentence: worker {figures.WorkerCpuMsPerSentence:F2} ms, driver {figures.ClientCpuMsPerSentence:F2} ms, rabbitmq {figures.RabbitMqCpuMsPerSentence:F2} ms; ") +
                 Invariant($"machine {figures.MachineBusyPercent:F0}% busy, {figures.OtherCpuPercent:F0}% elsewhere"));
+            if (figures.Batches is { } batches)
+                Detail(Invariant($"{batches.Runs} model runs, {batches.MeanInputs:F1} inputs per run on average (median {batches.P50Inputs}, largest {batches.MaxInputs}, {batches.FullRuns:F0}% at the largest)"));
             if (figures.OtherCpuPercent > DisturbedOtherCpuPercent)
                 warnings.Add(Invariant($"{name} ran while {figures.OtherCpuPercent:F0}% of the machine's CPU went to other work: its figure is not reliable"));
             if (figures.FailureCount > 0)
@@ -113,8 +115,9 @@ internal sealed class InferenceBenchmark : IBenchmark
         Step($"start the worker, batched (the product's defaults) ({sandbox.Name})");
         await using (var worker = await StartWorkerAsync(options, sandbox, "batched", WorkerSettings.Batched(modelId), cancellationToken).ConfigureAwait(false))
         {
-            await PhaseAsync("worker_t16", worker, 16, first: true).ConfigureAwait(false);
-            await PhaseAsync("worker_t128", worker, 128, first: false).ConfigureAwait(false);
+            var log = WorkerLog(options, "batched");
+            await PhaseAsync("worker_t16", worker, log, 16, first: true).ConfigureAwait(false);
+            await PhaseAsync("worker_t128", worker, log, 128, first: false).ConfigureAwait(false);
             workerRss = PeakRssMib(worker.Pid("worker"));
             Detail(Invariant($"worker peak RSS {workerRss:F1} MiB"));
         }
@@ -122,7 +125,7 @@ internal sealed class InferenceBenchmark : IBenchmark
         Step("start the worker, unbatched (batch size 1)");
         await using (var worker = await StartWorkerAsync(options, sandbox, "unbatched", WorkerSettings.Unbatched(modelId), cancellationToken).ConfigureAwait(false))
         {
-            await PhaseAsync("unbatched_worker_t16", worker, 16, first: true).ConfigureAwait(false);
+            await PhaseAsync("unbatched_worker_t16", worker, workerLog: null, 16, first: true).ConfigureAwait(false);
             unbatchedRss = PeakRssMib(worker.Pid("worker"));
             Detail(Invariant($"unbatched worker peak RSS {unbatchedRss:F1} MiB"));
         }
@@ -214,6 +217,9 @@ internal sealed class InferenceBenchmark : IBenchmark
     private static Task<RoleProcesses> StartWorkerAsync(InferenceOptions options, Sandbox sandbox, string flavour,
         IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken) =>
         RoleProcesses.StartAsync(options.Server, sandbox, Path.Combine(options.LogDirectory, flavour), cancellationToken, ["worker"], environment);
+
+    /// <summary>The log of the worker started as <paramref name="flavour"/> (<see cref="RoleProcesses"/> names it after the role).</summary>
+    private static string WorkerLog(InferenceOptions options, string flavour) => Path.Combine(options.LogDirectory, flavour, "worker.log");
 
     /// <summary>The process's peak resident set so far (<c>VmHWM</c>), in MiB.</summary>
     private static double PeakRssMib(int pid)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Inference.Engine;
 
 namespace Inference.Benchmarks.Inference;
 
@@ -25,6 +26,13 @@ internal sealed record InferenceOptions(
     TimeSpan GenerationSeconds,
     int MaxTokens)
 {
+    /// <summary>
+    /// Requests outstanding by default: four of the worker's batches. The bundled model's registry entry takes its
+    /// <c>max_batch_size</c> from <c>Engine:MaxBatchSize</c> (32) when it sets none, and the worker runs that many
+    /// requests at once on the model's endpoint; four batches' worth keeps the next batches waiting in the queue.
+    /// </summary>
+    private static readonly int DefaultInFlight = 4 * new EngineOptions().MaxBatchSize;
+
     /// <summary>Every option: name, value, meaning and default.</summary>
     private static readonly (string Name, string Value, string Meaning, string Default)[] Known =
     [
@@ -35,7 +43,7 @@ internal sealed record InferenceOptions(
         ("--worker-seconds", "S", "measured time per worker phase", "15"),
         ("--warmup-seconds", "S", "warm-up before each worker phase", "5"),
         ("--initial-warmup-seconds", "S", "added to a fresh worker's first warm-up", "10"),
-        ("--in-flight", "N", "RunInference messages outstanding", "128: 4x the worker's batch of 32"),
+        ("--in-flight", "N", "RunInference messages outstanding", $"{DefaultInFlight}: 4x the model's default max_batch_size"),
         ("--generation-seconds", "S", "measured time per generation concurrency", "10"),
         ("--max-tokens", "N", "max_tokens of each generation", "128"),
     ];
@@ -80,7 +88,7 @@ internal sealed record InferenceOptions(
             Seconds("--worker-seconds", 15),
             Seconds("--warmup-seconds", 5),
             Seconds("--initial-warmup-seconds", 10),
-            Single("--in-flight", 128),
+            Single("--in-flight", DefaultInFlight),
             Seconds("--generation-seconds", 10),
             Single("--max-tokens", 128));
     }

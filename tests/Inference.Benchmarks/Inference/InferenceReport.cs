@@ -36,7 +36,7 @@ internal sealed record InferenceReport
     [JsonPropertyName("worker_rss_mib")]
     public required double WorkerRssMib { get; init; }
 
-    /// <summary>Null until the test decoder is in the build; <see cref="GenerationNote"/> says why.</summary>
+    /// <summary>The test decoder's tokens/s; null when it could not be measured, and <see cref="GenerationNote"/> says why.</summary>
     [JsonPropertyName("generation_tokens_per_s_b1")]
     public required double? GenerationTokensPerSB1 { get; init; }
 

@@ -27,6 +27,7 @@ internal static class InferenceTable
             Number(report.Worker["worker_t128"].RabbitMqCpuMsPerSentence, "F2"));
         Row("  machine CPU elsewhere, % (batched)", Number(report.Worker["worker_t16"].OtherCpuPercent, "F0"),
             Number(report.Worker["worker_t128"].OtherCpuPercent, "F0"));
+        Row("  inputs per model run, mean (batched)", Number(report.Worker["worker_t16"].Batches?.MeanInputs), Number(report.Worker["worker_t128"].Batches?.MeanInputs));
         Row("  send to reply p50 ms (batched)", Number(report.Worker["worker_t16"].LatencyP50Ms, "F0"), Number(report.Worker["worker_t128"].LatencyP50Ms, "F0"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{"worker peak RSS MiB",-44}{Number(report.WorkerRssMib),14} (batch size 1: {Number(report.UnbatchedWorkerRssMib)})"));

@@ -87,10 +87,12 @@ internal sealed class WorkerDriver : IAsyncDisposable
     /// <paramref name="duration"/>; then stops sending and waits for every outstanding request, so that the next phase
     /// starts on an empty queue. The CPU time of the worker's process, <paramref name="workerPid"/>, of the broker's
     /// (<paramref name="rabbitMqPid"/>, null when it runs elsewhere), of this process and of the machine are read at both
-    /// ends of the measured window.
+    /// ends of the measured window. When the worker writes the engine's Debug line per batch
+    /// (<see cref="WorkerSettings.Batched"/>) to <paramref name="workerLog"/>, the batches of the measured window are read
+    /// from it; with no log, batch sizes are not reported.
     /// </summary>
     public async Task<WorkerPhaseFigures> RunAsync(string modelId, IReadOnlyList<string> sentences, int inFlight, TimeSpan warmup,
-        TimeSpan duration, int workerPid, int? rabbitMqPid, CancellationToken cancellationToken)
+        TimeSpan duration, int workerPid, int? rabbitMqPid, string? workerLog, CancellationToken cancellationToken)
     {
         var endpoint = await _bus!.GetSendEndpoint(WorkerSettings.Address(modelId)).ConfigureAwait(false);
         var completed = 0L;
@@ -135,11 +137,13 @@ internal sealed class WorkerDriver : IAsyncDisposable
         try
         {
             await Task.Delay(warmup, cancellationToken).ConfigureAwait(false);
+            var logStart = LogLength(workerLog);
             var start = Take(workerPid, rabbitMqPid, Interlocked.Read(ref completed));
             Volatile.Write(ref measuring, 1);
             await Task.Delay(duration, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref measuring, 0);
             var end = Take(workerPid, rabbitMqPid, Interlocked.Read(ref completed));
+            var logEnd = LogLength(workerLog);
             stop.Cancel();
             await Task.WhenAll(senders).ConfigureAwait(false);
 
@@ -167,7 +171,8 @@ internal sealed class WorkerDriver : IAsyncDisposable
                 Interlocked.Read(ref _started) - startedBefore,
                 Interlocked.Read(ref completed),
                 [.. failures.Distinct(StringComparer.Ordinal)],
-                failures.Count);
+                failures.Count,
+                workerLog is null ? null : await BatchFigures.ReadAsync(workerLog, modelId, logStart, logEnd, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -201,6 +206,8 @@ internal sealed class WorkerDriver : IAsyncDisposable
             ProcFs.ReadMachine());
     }
 
+    private static long LogLength(string? path) => path is not null && File.Exists(path) ? new FileInfo(path).Length : 0;
+
     private static double Percentile(double[] sorted, double fraction) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(fraction * sorted.Length))];
 
@@ -226,6 +233,7 @@ internal sealed class WorkerDriver : IAsyncDisposable
 /// <param name="Answered">Requests answered during the phase, warm-up and drain included.</param>
 /// <param name="Failures">The distinct reasons of failed requests; none in a valid run.</param>
 /// <param name="FailureCount">Failed requests.</param>
+/// <param name="Batches">The model runs of the measured window and their sizes, from the worker's log; null when not logged.</param>
 internal sealed record WorkerPhaseFigures(
     int InFlight,
     double Seconds,
@@ -241,4 +249,5 @@ internal sealed record WorkerPhaseFigures(
     long Started,
     long Answered,
     IReadOnlyList<string> Failures,
-    int FailureCount);
+    int FailureCount,
+    BatchFigures? Batches);
