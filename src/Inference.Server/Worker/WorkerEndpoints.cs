@@ -11,8 +11,15 @@ namespace Inference.Server.Worker;
 /// </summary>
 internal sealed class WorkerEndpoints(WorkerModels models, Microsoft.Extensions.Options.IOptions<WorkerOptions> options) : IBusEndpoints
 {
-    /// <summary>Messages kept in hand beyond those running: the next batch's first inputs wait in memory, not in the broker.</summary>
-    internal static int PrefetchFor(int maxBatchSize) => maxBatchSize + Math.Max(2, maxBatchSize / 4);
+    /// <summary>
+    /// Requests in flight per model: two batches' worth, one in the model and the next gathering in the engine's queue.
+    /// With one batch's worth, a batch of N left only the other requests to form the next one, so batches alternated
+    /// around half full (the inference benchmark measured a mean of 15.7 inputs per run against a maximum of 32).
+    /// </summary>
+    internal static int InFlightFor(int maxBatchSize) => 2 * maxBatchSize;
+
+    /// <summary>Messages kept in hand beyond those in flight, so the broker's round trip does not starve the next batch.</summary>
+    internal static int PrefetchFor(int maxBatchSize) => InFlightFor(maxBatchSize) + Math.Max(2, maxBatchSize / 4);
 
     public void Configure(IBusRegistrationContext context, IReceiveConfigurator transport)
     {
@@ -23,9 +30,9 @@ internal sealed class WorkerEndpoints(WorkerModels models, Microsoft.Extensions.
             {
                 // Only what is sent to this model's queue: a RunInference published by mistake must not reach every model.
                 endpoint.ConfigureConsumeTopology = false;
-                // As many requests in flight as the model runs in one batch: the engine gathers concurrent calls (embedding
-                // inputs, generation sequences) into one model run, so a limit of one would leave every batch at one.
-                endpoint.ConcurrentMessageLimit = descriptor.MaxBatchSize;
+                // Requests in flight for two of the model's batches: the engine gathers concurrent calls (embedding inputs,
+                // generation sequences) into one model run, so a limit of one would leave every batch at one.
+                endpoint.ConcurrentMessageLimit = InFlightFor(descriptor.MaxBatchSize);
                 endpoint.PrefetchCount = PrefetchFor(descriptor.MaxBatchSize);
                 endpoint.UseMessageRetry(retry =>
                 {

@@ -19,9 +19,10 @@ public sealed class When_a_worker_serves_models_on_their_own_queues : IAsyncLife
     public Task DisposeAsync() => _services.DisposeAsync();
 
     [Fact]
-    public async Task Should_run_as_many_requests_at_once_as_the_model_batches_and_record_their_queue_wait()
+    public async Task Should_run_two_batches_of_requests_at_once_and_record_their_queue_wait()
     {
         const int batch = 16;
+        const int inFlight = 2 * batch;
         var model = new FakeEmbeddingModel(FakeDescriptors.NewId("embed"), batch)
         {
             Release = FakeModel.NewGate(),
@@ -31,12 +32,13 @@ public sealed class When_a_worker_serves_models_on_their_own_queues : IAsyncLife
         using var meter = ListenToQueueWait(model.Descriptor.Id, waits);
         await using var worker = new WorkerApp(_services, [model]);
         var published = await worker.ListenAsync();
-        var runs = Enumerable.Range(0, batch).Select(i => WorkerApp.Run(model.Descriptor.Id, $"input number {i}")).ToList();
+        var runs = Enumerable.Range(0, inFlight + 3).Select(i => WorkerApp.Run(model.Descriptor.Id, $"input number {i}")).ToList();
 
         await Task.WhenAll(runs.Select(run => worker.SendAsync(ProtocolEndpoints.WorkerFor(model.Descriptor.Id), run)));
 
-        // All of them reach the model before any is let through: the consumer does not take them one by one.
-        await Poll.UntilAsync(() => model.MostInFlight == batch, $"{batch} calls in the model at once");
+        // Two batches' worth reach the model before any is let through (the consumer does not take them one by one),
+        // and no more.
+        await Poll.UntilAsync(() => model.MostInFlight == inFlight, $"{inFlight} calls in the model at once");
         model.Release.SetResult();
         foreach (var run in runs)
         {
@@ -48,14 +50,15 @@ public sealed class When_a_worker_serves_models_on_their_own_queues : IAsyncLife
         // From the send to the model's start, as the model reports it: an hour later here.
         lock (waits)
         {
-            Assert.Equal(batch, waits.Count);
+            Assert.Equal(runs.Count, waits.Count);
             Assert.All(waits, wait => Assert.InRange(wait, 3600 - 60, 3600 + 60));
         }
 
         // The management API lists consumers with a delay of its own. A bit more than the batch is kept in hand.
         var queue = ProtocolEndpoints.WorkerFor(model.Descriptor.Id);
         var consumers = await Poll.UntilAsync(_services.ConsumersAsync, all => all.Any(c => c.Queue == queue), "the model's consumer to be listed");
-        Assert.Equal(batch + 4, consumers.Single(c => c.Queue == queue).Prefetch);
+        Assert.Equal(inFlight + 4, consumers.Single(c => c.Queue == queue).Prefetch);
+        Assert.Equal(inFlight, model.MostInFlight);
     }
 
     [Fact]
