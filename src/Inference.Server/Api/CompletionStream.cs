@@ -3,7 +3,6 @@ using System.Text.Json;
 using Inference.Orchestration;
 using Inference.Server.Persistence;
 using Inference.Server.Resilience;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace Inference.Server.Api;
 
@@ -25,7 +24,6 @@ namespace Inference.Server.Api;
 /// </remarks>
 public sealed class CompletionStream : IResult
 {
-    private const string ContentType = "text/event-stream";
 
     private static readonly byte[] Heartbeat = ": keep-alive\n\n"u8.ToArray();
     private static readonly byte[] DataStart = "data: "u8.ToArray();
@@ -50,12 +48,7 @@ public sealed class CompletionStream : IResult
         ArgumentNullException.ThrowIfNull(httpContext);
         using var waiter = _waiter;
         using var subscription = _subscription;
-        var response = httpContext.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = ContentType;
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no"; // A proxy such as nginx would otherwise hold the events back.
-        httpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var response = EventStreamResponse.Prepare(httpContext);
 
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, _services.Lifetime.ApplicationStopping);
         var cancellationToken = ending.Token;

@@ -6,7 +6,6 @@ using Inference.Contracts;
 using Inference.Server.Persistence;
 using Inference.Server.Resilience;
 using Inference.Server.Tenants;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Inference.Server.Api;
@@ -32,7 +31,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
     /// <summary>The event name of a state change.</summary>
     public const string StatusEvent = "status";
 
-    private const string ContentType = "text/event-stream";
+    private const string ContentType = EventStreamResponse.ContentType;
 
     private static readonly byte[] Heartbeat = ": heartbeat\n\n"u8.ToArray();
 
@@ -64,12 +63,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         ArgumentNullException.ThrowIfNull(httpContext);
         using var subscription = _subscription;
         using var output = _output;
-        var response = httpContext.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = ContentType;
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no"; // A proxy such as nginx would otherwise hold the events back.
-        httpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var response = EventStreamResponse.Prepare(httpContext);
 
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, _services.Lifetime.ApplicationStopping);
         var cancellationToken = ending.Token;
