@@ -24,7 +24,6 @@ namespace Inference.Server.Api;
 /// </remarks>
 public sealed class CompletionStream : IResult
 {
-
     private static readonly byte[] Heartbeat = ": keep-alive\n\n"u8.ToArray();
     private static readonly byte[] DataStart = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
