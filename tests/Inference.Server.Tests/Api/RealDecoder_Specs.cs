@@ -1,7 +1,9 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Inference.Engine;
 using Inference.Server.Tests.Infrastructure;
 
 namespace Inference.Server.Tests.Api;
@@ -64,6 +66,22 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
             .Select(i => $"Request number {i} of the batch says {new[] { "hello", "goodbye", "maybe", "never", "always", "often", "seldom", "twice" }[i]}")
             .ToList();
         var maxTokens = Enumerable.Range(0, prompts.Count).Select(i => 5 + 3 * i).ToList();
+        var batches = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, meterListener) =>
+        {
+            if (instrument.Meter.Name == InferenceMetrics.MeterName && instrument.Name == "inference_batch_size")
+                meterListener.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((_, size, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "model" && Equals(tag.Value, RealDecoderApp.CounterId))
+                    batches.Enqueue(size);
+            }
+        });
+        listener.Start();
 
         var inferences = await Task.WhenAll(prompts.Select((prompt, i) =>
             WaitForAsync(new { model = RealDecoderApp.CounterId, input = prompt, parameters = new { max_tokens = maxTokens[i], temperature = 0 } })));
@@ -75,6 +93,9 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
                 inferences[i].GetProperty("output").GetProperty("finish_reason").GetString(),
                 inferences[i].GetProperty("usage").GetProperty("completion_tokens").GetInt32()));
         }
+
+        // The worker ran them together: some step of the model ran several of the sequences at once, never more than the batch size.
+        Assert.InRange(batches.Max(), 2, RealDecoderApp.MaxBatchSize);
     }
 
     [Fact]
