@@ -25,7 +25,7 @@ public sealed class RealDecoderApp : EmbeddedApp
     }
 
     private RealDecoderApp(TestModelFiles files)
-        : base(Settings(files)) => _files = files;
+        : base(ModelSettings(files)) => _files = files;
 
     /// <summary>The tokenizer the models are configured with (<c>tokenizer:kind gpt2</c>).</summary>
     public static Tokenizer Tokenizer { get; } = TiktokenTokenizer.CreateForModel("gpt2");
@@ -45,8 +45,10 @@ public sealed class RealDecoderApp : EmbeddedApp
         _files.Dispose();
     }
 
-    private static Dictionary<string, string?> Settings(TestModelFiles files)
+    /// <summary>The <c>Models</c> section that serves MiniLM and the two decoders, whose files are written to <paramref name="files"/>.</summary>
+    public static Dictionary<string, string?> ModelSettings(TestModelFiles files)
     {
+        ArgumentNullException.ThrowIfNull(files);
         var settings = new Dictionary<string, string?>
         {
             ["Models:0:id"] = "all-minilm-l6-v2",

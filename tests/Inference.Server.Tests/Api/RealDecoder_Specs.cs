@@ -218,3 +218,57 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         return inference;
     }
 }
+
+/// <summary>
+/// The same decoder with every role in a process of its own on the real services (RabbitMQ, PostgreSQL, Redis): the API
+/// only reads the registry (it loads no model), the worker generates, and the text and the streamed pieces cross the
+/// broker intact.
+/// </summary>
+public sealed class When_a_real_decoder_runs_in_a_worker_process_of_its_own : IAsyncLifetime
+{
+    private readonly Integration.IsolatedServices _services = new();
+    private readonly Inference.TestModels.TestModelFiles _files = new();
+
+    public Task InitializeAsync() => _services.InitializeAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        _files.Dispose();
+    }
+
+    [Fact]
+    public async Task Should_answer_and_stream_the_exact_text_generated_by_the_worker_process()
+    {
+        await using var orchestrator = new InferenceAppFactory(Settings("orchestrator"));
+        await using var worker = new InferenceAppFactory(Settings("worker"));
+        await using var api = new InferenceAppFactory(Settings("api"));
+        _ = orchestrator.Services;
+        _ = worker.Services;
+        using var http = api.CreateDevClient();
+        const string prompt = "Across the broker";
+        var expected = RealDecoderApp.Expected(prompt, 10);
+        var client = LegacyCompletions.Create(http, InferenceAppFactory.ApiKey);
+
+        var plain = await client.CreateAsync(new { model = RealDecoderApp.CounterId, prompt, max_tokens = 10, temperature = 0 });
+        var streamed = await client.CreateAsync(new { model = RealDecoderApp.CounterId, prompt, max_tokens = 10, temperature = 0, stream = true },
+            stream: true);
+
+        var choice = JsonDocument.Parse(plain.GetRawResponse().Content.ToString()).RootElement.GetProperty("choices")[0];
+        Assert.Equal((expected.Text, "length"), (choice.GetProperty("text").GetString(), choice.GetProperty("finish_reason").GetString()));
+        var events = await ServerSentData.ReadAsync(streamed.GetRawResponse().ContentStream!);
+        Assert.Equal("[DONE]", events[^1]);
+        var pieces = events[..^1].Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0]).ToList();
+        Assert.Equal(expected.Text, string.Concat(pieces.Select(piece => piece.GetProperty("text").GetString())));
+        Assert.Equal("length", pieces[^1].GetProperty("finish_reason").GetString());
+        Assert.True(pieces.Count(piece => piece.GetProperty("text").GetString()!.Length > 0) > 1, string.Join('\n', events));
+    }
+
+    private Dictionary<string, string?> Settings(string role)
+    {
+        var settings = _services.Settings(role);
+        foreach (var (key, value) in RealDecoderApp.ModelSettings(_files))
+            settings[key] = value;
+        return settings;
+    }
+}
