@@ -4,7 +4,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Inference.Engine;
+using Inference.Orchestration;
 using Inference.Server.Tests.Infrastructure;
+using Inference.TestModels;
 
 namespace Inference.Server.Tests.Api;
 
@@ -178,6 +180,66 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         var inference = await WaitForAsync(new { model = "all-minilm-l6-v2", input = new[] { "hello world" } });
 
         Assert.Equal(384, Assert.Single(inference.Embeddings()).Length);
+    }
+
+    [Fact]
+    public async Task Should_end_at_the_end_of_sequence_token_with_finish_reason_stop_and_count_it()
+    {
+        // A prompt whose last token is a few ids below <|endoftext|> (50256): the model counts up to it and stops there.
+        var (prompt, last) = Enumerable.Range(TestDecoders.Gpt2EndOfText - 12, 8)
+            .Select(id => (Prompt: "Say " + RealDecoderApp.Tokenizer.Decode([id]), Last: id))
+            .First(candidate => RealDecoderApp.Tokenizer.EncodeToIds(candidate.Prompt)[^1] == candidate.Last);
+        var generated = Enumerable.Range(last + 1, TestDecoders.Gpt2EndOfText - last - 1).ToList();
+
+        var inference = await WaitForAsync(new { model = RealDecoderApp.CounterId, input = prompt, parameters = new { max_tokens = 30, temperature = 0 } });
+
+        Assert.Equal((RealDecoderApp.Tokenizer.Decode(generated), "stop"), (Text(inference),
+            inference.GetProperty("output").GetProperty("finish_reason").GetString()));
+        // The end-of-sequence token is counted with the generated ones (docs/api.md), never shown.
+        Assert.Equal(generated.Count + 1, inference.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Should_answer_and_stream_bytes_that_are_no_utf8_as_the_tokenizer_decodes_them()
+    {
+        // GPT-2's byte tokens 94 to 187 are the bytes 0xA1 to 0xFF: counting on from one of them generates lone lead and
+        // continuation bytes, which no character completes.
+        var prompt = Enumerable.Range(0xA1, 0x5F).Select(code => "Price " + (char)code)
+            .First(candidate => RealDecoderApp.Tokenizer.EncodeToIds(candidate)[^1] is >= 94 and < 170);
+        var expected = RealDecoderApp.Expected(prompt, 8);
+        Assert.Contains('\uFFFD', expected.Text);
+        var client = LegacyCompletions.Create(_client, InferenceAppFactory.ApiKey);
+
+        var inference = await WaitForAsync(new { model = RealDecoderApp.CounterId, input = prompt, parameters = new { max_tokens = 8, temperature = 0 } });
+        var streamed = await client.CreateAsync(new { model = RealDecoderApp.CounterId, prompt, max_tokens = 8, temperature = 0, stream = true },
+            stream: true);
+
+        Assert.Equal(expected.Text, Text(inference));
+        var events = await ServerSentData.ReadAsync(streamed.GetRawResponse().ContentStream!);
+        Assert.Equal(expected.Text, string.Concat(events[..^1]
+            .Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0].GetProperty("text").GetString())));
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_prompt_longer_than_the_model_takes_counted_with_its_tokenizer_and_a_max_tokens_above_its_limit()
+    {
+        // 129 tokens of GPT-2 (" x" is one token each), one over max_input_tokens.
+        var prompt = string.Concat(Enumerable.Repeat(" x", 129));
+        Assert.Equal(129, RealDecoderApp.Tokenizer.CountTokens(prompt));
+
+        using var tooLong = await _client.PostAsJsonAsync("/v1/inferences", new { model = RealDecoderApp.CounterId, input = prompt });
+        using var tooMany = await _client.PostAsJsonAsync("/v1/inferences",
+            new { model = RealDecoderApp.CounterId, input = "x", parameters = new { max_tokens = RealDecoderApp.MaxOutputTokens + 1 } });
+        using var fits = await _client.PostAsJsonAsync("/v1/inferences",
+            new { model = RealDecoderApp.CounterId, input = prompt[2..], parameters = new { max_tokens = RealDecoderApp.MaxOutputTokens } });
+
+        await tooLong.AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.InputTooLong);
+        await tooMany.AssertProblemAsync(HttpStatusCode.BadRequest, ErrorCodes.ParametersInvalid);
+        Assert.Equal(HttpStatusCode.Accepted, fits.StatusCode);
+        var accepted = await fits.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(128 + RealDecoderApp.MaxOutputTokens, accepted.GetProperty("usage").GetProperty("reserved_tokens").GetInt64());
+        var inference = await _client.WaitUntilFinishedAsync(accepted.GetProperty("id").GetString()!);
+        Assert.Equal(RealDecoderApp.Expected(prompt[2..], RealDecoderApp.MaxOutputTokens).Text, Text(inference));
     }
 
     private static string Text(JsonElement inference) => inference.GetProperty("output").GetProperty("text").GetString()!;
