@@ -8,12 +8,15 @@ namespace Inference.Server.Tests.Api;
 /// The embedded app configured only through the <c>Models</c> section, as an operator would: the bundled MiniLM and two
 /// real decoders of GPT-2's vocabulary written at start by <see cref="TestModelFiles"/>, run by the real registry and the
 /// real worker (no stand-in anywhere). <see cref="CounterId"/> counts on from the prompt's last token (with a KV cache),
-/// so its greedy output is known exactly; <see cref="SpreadId"/> spreads its probability, so sampling changes its text.
+/// so its greedy output is known exactly; <see cref="SpreadId"/> spreads its probability, so sampling changes its text;
+/// <see cref="SlowId"/> counts as the first does but spends real compute on every step, so a request is still running
+/// when a spec acts on it.
 /// </summary>
 public sealed class RealDecoderApp : EmbeddedApp
 {
     public const string CounterId = "gpt2-counter";
     public const string SpreadId = "gpt2-spread";
+    public const string SlowId = "gpt2-slow";
     public const int MaxOutputTokens = 64;
     public const int MaxBatchSize = 8;
 
@@ -55,7 +58,11 @@ public sealed class RealDecoderApp : EmbeddedApp
             ["Models:0:task"] = "embedding",
             ["Models:0:path"] = "bundled:all-minilm-l6-v2",
         };
-        foreach (var (index, id, spec) in new[] { (1, CounterId, TestModelFiles.Gpt2), (2, SpreadId, TestModelFiles.Gpt2Spread) })
+        foreach (var (index, id, spec) in new[]
+        {
+            (1, CounterId, TestModelFiles.Gpt2), (2, SpreadId, TestModelFiles.Gpt2Spread),
+            (3, SlowId, TestModelFiles.Gpt2 with { ComputeWidth = 2048, ComputeDepth = 200 }),
+        })
         {
             var entry = $"Models:{index.ToString(CultureInfo.InvariantCulture)}:";
             settings[entry + "id"] = id;

@@ -68,22 +68,8 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
             .Select(i => $"Request number {i} of the batch says {new[] { "hello", "goodbye", "maybe", "never", "always", "often", "seldom", "twice" }[i]}")
             .ToList();
         var maxTokens = Enumerable.Range(0, prompts.Count).Select(i => 5 + 3 * i).ToList();
-        var batches = new System.Collections.Concurrent.ConcurrentQueue<int>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, meterListener) =>
-        {
-            if (instrument.Meter.Name == InferenceMetrics.MeterName && instrument.Name == "inference_batch_size")
-                meterListener.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<int>((_, size, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "model" && Equals(tag.Value, RealDecoderApp.CounterId))
-                    batches.Enqueue(size);
-            }
-        });
-        listener.Start();
+        var batches = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        using var listener = Listen("inference_batch_size", RealDecoderApp.CounterId, null, batches.Enqueue);
 
         var inferences = await Task.WhenAll(prompts.Select((prompt, i) =>
             WaitForAsync(new { model = RealDecoderApp.CounterId, input = prompt, parameters = new { max_tokens = maxTokens[i], temperature = 0 } })));
@@ -126,7 +112,7 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
 
         var result = await client.CreateAsync(new
         {
-            model = RealDecoderApp.CounterId, prompt, max_tokens = 15, temperature = 0, stream = true, stream_options = new { include_usage = true },
+            model = RealDecoderApp.SlowId, prompt, max_tokens = 15, temperature = 0, stream = true, stream_options = new { include_usage = true },
         }, stream: true);
 
         var events = await ServerSentData.ReadAsync(result.GetRawResponse().ContentStream!);
@@ -138,7 +124,8 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         Assert.Equal(expected.Text, string.Concat(choices.Select(choice => choice.GetProperty("text").GetString())));
         Assert.Equal("length", choices[^1].GetProperty("finish_reason").GetString());
         Assert.All(choices[..^1], choice => Assert.Equal(JsonValueKind.Null, choice.GetProperty("finish_reason").ValueKind));
-        // The worker's pieces, as generated, not the whole text at the end.
+        // The worker's pieces, as generated, not the whole text at the end (the slow model's steps are further apart than the
+        // worker's 50 ms between two publishes).
         Assert.True(choices.Count(choice => choice.GetProperty("text").GetString()!.Length > 0) > 1, string.Join('\n', events));
     }
 
@@ -148,7 +135,7 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         var list = await _client.GetFromJsonAsync<JsonElement>("/v1/models");
 
         var models = list.GetProperty("data").EnumerateArray().ToDictionary(model => model.GetProperty("id").GetString()!);
-        Assert.Equal(["all-minilm-l6-v2", RealDecoderApp.CounterId, RealDecoderApp.SpreadId], models.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["all-minilm-l6-v2", RealDecoderApp.CounterId, RealDecoderApp.SlowId, RealDecoderApp.SpreadId], models.Keys.Order(StringComparer.Ordinal));
         var counter = models[RealDecoderApp.CounterId];
         Assert.Equal(("text-generation", RealDecoderApp.MaxOutputTokens, 128, "cpu", "tests"), (counter.GetProperty("task").GetString(),
             counter.GetProperty("max_output_tokens").GetInt32(), counter.GetProperty("max_input_tokens").GetInt32(),
@@ -242,6 +229,73 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         Assert.Equal(RealDecoderApp.Expected(prompt[2..], RealDecoderApp.MaxOutputTokens).Text, Text(inference));
     }
 
+    [Fact]
+    public async Task Should_stop_generating_a_request_canceled_while_it_streams_and_charge_nothing()
+    {
+        var generated = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        using var listener = Listen("inference_tokens_processed_total", RealDecoderApp.SlowId, "completion", generated.Enqueue);
+        var before = await QuotaDayAsync();
+        using var response = await _client.PostAsJsonAsync("/v1/inferences", new
+        {
+            model = RealDecoderApp.SlowId, input = "Cancel me while I count", stream = true,
+            parameters = new { max_tokens = RealDecoderApp.MaxOutputTokens, temperature = 0 },
+        });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        await using (var stream = await EventStream.OpenOkAsync(_client, id))
+        {
+            while (await stream.ReadEventAsync() is { } item && item.Name != "output")
+                Assert.Equal("status", item.Name);
+        }
+
+        using var cancel = await _client.PostAsync($"/v1/inferences/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        var canceled = await _client.WaitUntilFinishedAsync(id);
+        // The next request on the model runs all of max_tokens; had the canceled one not left the batch, it would have
+        // run its 64 too before this one ended.
+        var next = await WaitForAsync(new
+        {
+            model = RealDecoderApp.SlowId, input = "And then count for me", parameters = new { max_tokens = RealDecoderApp.MaxOutputTokens, temperature = 0 },
+        });
+
+        Assert.Equal("canceled", canceled.GetProperty("status").GetString());
+        Assert.Equal(RealDecoderApp.Expected("And then count for me", RealDecoderApp.MaxOutputTokens).Text, Text(next));
+        Assert.InRange(generated.Sum(), RealDecoderApp.MaxOutputTokens + 1, (2 * RealDecoderApp.MaxOutputTokens) - 1);
+        // Only the completed request is charged.
+        var after = await Poll.UntilAsync(QuotaDayAsync, day => day.Reserved == before.Reserved && day.Used > before.Used, "the settlement");
+        Assert.Equal(next.GetProperty("usage").GetProperty("total_tokens").GetInt64(), after.Used - before.Used);
+    }
+
+    /// <summary>Hands <paramref name="record"/> each measurement of the engine's <paramref name="instrument"/> for <paramref name="model"/> (and <paramref name="type"/>).</summary>
+    private static MeterListener Listen(string instrument, string model, string? type, Action<long> record)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (published, meterListener) =>
+            {
+                if (published.Meter.Name == InferenceMetrics.MeterName && published.Name == instrument)
+                    meterListener.EnableMeasurementEvents(published);
+            },
+        };
+        void Measured(long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var (ofModel, ofType) = (false, type is null);
+            foreach (var tag in tags)
+            {
+                ofModel |= tag.Key == "model" && Equals(tag.Value, model);
+                ofType |= tag.Key == "type" && Equals(tag.Value, type);
+            }
+
+            if (ofModel && ofType)
+                record(value);
+        }
+
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) => Measured(value, tags));
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) => Measured(value, tags));
+        listener.Start();
+        return listener;
+    }
+
     private static string Text(JsonElement inference) => inference.GetProperty("output").GetProperty("text").GetString()!;
 
     /// <summary>
@@ -313,7 +367,7 @@ public sealed class When_a_real_decoder_runs_in_a_worker_process_of_its_own : IA
         var client = LegacyCompletions.Create(http, InferenceAppFactory.ApiKey);
 
         var plain = await client.CreateAsync(new { model = RealDecoderApp.CounterId, prompt, max_tokens = 10, temperature = 0 });
-        var streamed = await client.CreateAsync(new { model = RealDecoderApp.CounterId, prompt, max_tokens = 10, temperature = 0, stream = true },
+        var streamed = await client.CreateAsync(new { model = RealDecoderApp.SlowId, prompt, max_tokens = 10, temperature = 0, stream = true },
             stream: true);
 
         var choice = JsonDocument.Parse(plain.GetRawResponse().Content.ToString()).RootElement.GetProperty("choices")[0];
