@@ -34,10 +34,15 @@ public sealed class RealDecoderApp : EmbeddedApp
     public static Tokenizer Tokenizer { get; } = TiktokenTokenizer.CreateForModel("gpt2");
 
     /// <summary>What <see cref="CounterId"/> must generate greedily for <paramref name="prompt"/>: the text, its ids, the prompt's token count.</summary>
-    public static (string Text, IReadOnlyList<int> Ids, int PromptTokens) Expected(string prompt, int maxTokens)
+    public static (string Text, IReadOnlyList<int> Ids, int PromptTokens) Expected(string prompt, int maxTokens) =>
+        Expected(TestModelFiles.Gpt2, prompt, maxTokens);
+
+    /// <summary>What the model <paramref name="spec"/> describes generates greedily for <paramref name="prompt"/>.</summary>
+    public static (string Text, IReadOnlyList<int> Ids, int PromptTokens) Expected(DecoderSpec spec, string prompt, int maxTokens)
     {
+        ArgumentNullException.ThrowIfNull(spec);
         var promptIds = Tokenizer.EncodeToIds(prompt);
-        var ids = TestModelFiles.Gpt2.Greedy(promptIds, maxTokens);
+        var ids = spec.Greedy(promptIds, maxTokens);
         Assert.DoesNotContain(TestDecoders.Gpt2EndOfText, ids); // A spec's prompt must not run into the end of sequence.
         return (Tokenizer.Decode(ids), ids, promptIds.Count);
     }

@@ -65,7 +65,7 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
     public async Task Should_give_each_of_a_full_batch_of_concurrent_requests_its_own_exact_text()
     {
         var prompts = Enumerable.Range(0, RealDecoderApp.MaxBatchSize)
-            .Select(i => $"Request number {i} of the batch says {new[] { "hello", "goodbye", "maybe", "never", "always", "often", "seldom", "twice" }[i]}")
+            .Select(i => $"Request number {i} of the batch says {new[] { "hello", "goodbye", "café ☕", "never", "always 😀 ok", "often", "naïve", "twice" }[i]}")
             .ToList();
         var maxTokens = Enumerable.Range(0, prompts.Count).Select(i => 5 + 3 * i).ToList();
         var batches = new System.Collections.Concurrent.ConcurrentQueue<long>();
@@ -159,6 +159,42 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
         // Each token's most likely choice has about 40%: three other seeds all giving the same 20 tokens would mean the
         // seed is not used.
         Assert.Contains(others, text => text != first);
+    }
+
+    [Fact]
+    public async Task Should_sample_only_the_most_likely_token_at_temperature_0_or_under_a_small_top_p()
+    {
+        const string prompt = "Nucleus sampling keeps the head";
+        var greedy = RealDecoderApp.Expected(TestModelFiles.Gpt2Spread, prompt, 16).Text;
+        object Body(double temperature, double topP, long seed) =>
+            new { model = RealDecoderApp.SpreadId, input = prompt, parameters = new { max_tokens = 16, temperature, top_p = topP, seed } };
+
+        var cold = Text(await WaitForAsync(Body(0, 1, 5)));
+        // The most likely token holds about 40% of the probability: a nucleus of 30% is that token alone, whatever the seed.
+        var nucleus = new List<string>();
+        foreach (var seed in new long[] { 1, 2, 3 })
+            nucleus.Add(Text(await WaitForAsync(Body(1, 0.3, seed))));
+
+        Assert.Equal(greedy, cold);
+        Assert.All(nucleus, text => Assert.Equal(greedy, text));
+    }
+
+    [Fact]
+    public async Task Should_stream_a_text_cut_before_the_stop_string_through_openais_completion_client()
+    {
+        const string prompt = "Stream until the stop string";
+        var full = RealDecoderApp.Expected(prompt, 40);
+        var (stop, text, _) = StopWithin(full.Ids);
+        var client = LegacyCompletions.Create(_client, InferenceAppFactory.ApiKey);
+
+        var result = await client.CreateAsync(new { model = RealDecoderApp.SlowId, prompt, max_tokens = 40, temperature = 0, stop, stream = true },
+            stream: true);
+
+        var events = await ServerSentData.ReadAsync(result.GetRawResponse().ContentStream!);
+        Assert.Equal("[DONE]", events[^1]);
+        var choices = events[..^1].Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0]).ToList();
+        Assert.Equal(text, string.Concat(choices.Select(choice => choice.GetProperty("text").GetString())));
+        Assert.Equal("stop", choices[^1].GetProperty("finish_reason").GetString());
     }
 
     [Fact]
