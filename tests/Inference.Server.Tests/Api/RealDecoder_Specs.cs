@@ -130,6 +130,27 @@ public sealed class When_a_real_decoder_serves_generations(RealDecoderApp app) :
     }
 
     [Fact]
+    public async Task Should_stream_each_of_concurrent_completions_its_own_pieces_only()
+    {
+        var prompts = new[] { "First stream", "Second stream, longer", "Third: ünïcödé", "Fourth and last" };
+        var client = LegacyCompletions.Create(_client, InferenceAppFactory.ApiKey);
+
+        var streams = await Task.WhenAll(prompts.Select(async prompt =>
+        {
+            var result = await client.CreateAsync(new { model = RealDecoderApp.SlowId, prompt, max_tokens = 12, temperature = 0, stream = true },
+                stream: true);
+            return await ServerSentData.ReadAsync(result.GetRawResponse().ContentStream!);
+        }));
+
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal("[DONE]", streams[i][^1]);
+            Assert.Equal(RealDecoderApp.Expected(prompts[i], 12).Text, string.Concat(streams[i][..^1]
+                .Select(data => JsonDocument.Parse(data).RootElement.GetProperty("choices")[0].GetProperty("text").GetString())));
+        }
+    }
+
+    [Fact]
     public async Task Should_list_the_generation_models_with_their_task_limits_and_device()
     {
         var list = await _client.GetFromJsonAsync<JsonElement>("/v1/models");
