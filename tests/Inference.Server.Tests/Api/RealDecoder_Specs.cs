@@ -435,6 +435,18 @@ public sealed class When_a_real_decoder_runs_in_a_worker_process_of_its_own : IA
         Assert.Equal(expected.Text, string.Concat(pieces.Select(piece => piece.GetProperty("text").GetString())));
         Assert.Equal("length", pieces[^1].GetProperty("finish_reason").GetString());
         Assert.True(pieces.Count(piece => piece.GetProperty("text").GetString()!.Length > 0) > 1, string.Join('\n', events));
+
+        // Billed in PostgreSQL's ledger and settled in Redis's windows for what was generated: both requests' prompt and
+        // 10 tokens (this slice has served nothing else).
+        var charged = 2L * (expected.PromptTokens + 10);
+        var report = await Poll.UntilAsync(() => http.GetFromJsonAsync<JsonElement>("/v1/usage?group_by=model"),
+            body => body.GetProperty("total").GetProperty("requests").GetInt64() == 2, "both requests in the usage ledger");
+        var models = report.GetProperty("data").EnumerateArray().Select(row => (row.GetProperty("model").GetString(),
+            row.GetProperty("prompt_tokens").GetInt64(), row.GetProperty("completion_tokens").GetInt64())).Order().ToList();
+        Assert.Equal([(RealDecoderApp.CounterId, (long)expected.PromptTokens, 10L), (RealDecoderApp.SlowId, expected.PromptTokens, 10L)], models);
+        var day = await Poll.UntilAsync(() => http.GetFromJsonAsync<JsonElement>("/v1/quota"),
+            quota => quota.GetProperty("windows").GetProperty("tokens_per_day").GetProperty("reserved").GetInt64() == 0, "the settlements");
+        Assert.Equal(charged, day.GetProperty("windows").GetProperty("tokens_per_day").GetProperty("used").GetInt64());
     }
 
     private Dictionary<string, string?> Settings(string role)
