@@ -36,6 +36,12 @@ public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputToke
     /// </summary>
     public TimeSpan MaxBatchDelay { get; init; }
 
+    /// <summary>
+    /// Embedding models: the most padded tokens (inputs x the longest input) one run may hold; a batch of long inputs
+    /// is cut to fit (never below one input).
+    /// </summary>
+    public int MaxBatchTokens { get; init; } = int.MaxValue;
+
     /// <summary>The task clients see in a listing: <c>embedding</c> or <c>text-generation</c>.</summary>
     public string Task => Kind switch
     {

@@ -175,6 +175,25 @@ public sealed class BatchingTests(SharedMiniLm miniLm)
     }
 
     [Fact]
+    public void A_batch_of_long_inputs_is_cut_to_the_token_budget_keeping_the_oldest_and_its_nearest_lengths()
+    {
+        // (arrival, length); the oldest is 100 tokens long. Budget 300: 3 inputs of up to 100 tokens.
+        List<(int Arrival, int Length)> pending = [(0, 100), (1, 10), (2, 90), (3, 95), (4, 12), (5, 120)];
+
+        var batch = SentenceEmbeddingModel.TakeBatch(pending, 8, input => input.Length, maxBatchTokens: 300);
+
+        // 6 x 120 > 300, then 5 x 120, 4 x 120 (dropping 1 and 4, farthest from 100), then 120 itself goes: 3 x 100 fits.
+        Assert.Equal([2, 3, 0], batch.Select(input => input.Arrival));
+        Assert.Equal([1, 4, 5], pending.Select(input => input.Arrival));
+
+        // Short inputs fit whole; one input longer than the budget still runs, alone.
+        Assert.Equal([1, 4], SentenceEmbeddingModel.TakeBatch(pending, 2, input => input.Length, maxBatchTokens: 300).Select(input => input.Arrival));
+        List<(int Arrival, int Length)> huge = [(0, 500), (1, 400)];
+        Assert.Equal([0], SentenceEmbeddingModel.TakeBatch(huge, 8, input => input.Length, maxBatchTokens: 300).Select(input => input.Arrival));
+        Assert.Equal([1], huge.Select(input => input.Arrival));
+    }
+
+    [Fact]
     public async Task Cuda_in_the_CPU_build_runs_on_the_CPU_with_a_warning()
     {
         var logs = new ListLoggerProvider();

@@ -21,6 +21,7 @@ public sealed class EngineRegistrationTests
             Publisher = "sentence-transformers",
             Device = "cpu",
             MaxBatchDelay = TimeSpan.FromMilliseconds(2),
+            MaxBatchTokens = 1024,
         }, model);
         Assert.Equal(1, host.Services.GetRequiredService<IOptions<EngineOptions>>().Value.IntraOpThreads);
         Assert.Same(catalog, host.Services.GetRequiredService<ModelCatalog>());

@@ -37,6 +37,7 @@ internal static class AllMiniLmL6V2
             Publisher = spec.Publisher ?? Publisher,
             Device = sessions.Device,
             MaxBatchDelay = spec.MaxBatchDelay,
+            MaxBatchTokens = spec.MaxBatchTokens,
         };
 
         Microsoft.ML.Tokenizers.BertTokenizer tokenizer;

@@ -22,6 +22,7 @@ internal static class BertEmbeddingModels
             Publisher = spec.Publisher ?? "unknown",
             Device = sessions.Device,
             MaxBatchDelay = spec.MaxBatchDelay,
+            MaxBatchTokens = spec.MaxBatchTokens,
         };
         var path = spec.Path!;
         return new SentenceEmbeddingModel(descriptor, tokenizer, vocabularySize, () => sessions.Create(path), () => sessions.Device, logger);

@@ -232,15 +232,42 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     /// <summary>
     /// Chooses the inputs of the next batch from <paramref name="pending"/> (in arrival order) and removes them: all of
     /// them when they fit; otherwise <paramref name="maxBatchSize"/> inputs of similar length, always including the
-    /// oldest, so that none waits forever, and padding as little as possible around it.
+    /// oldest, so that none waits forever, and padding as little as possible around it. The batch is then cut, if need
+    /// be, to at most <paramref name="maxBatchTokens"/> padded tokens (inputs x the longest), dropping the inputs
+    /// farthest in length from the oldest; it keeps at least the oldest.
     /// </summary>
-    internal static List<T> TakeBatch<T>(List<T> pending, int maxBatchSize, Func<T, int> length)
+    internal static List<T> TakeBatch<T>(List<T> pending, int maxBatchSize, Func<T, int> length, int maxBatchTokens = int.MaxValue)
+    {
+        var chosen = ChooseByLength(pending, maxBatchSize, length);
+        var oldestLength = length(pending[0]);
+        while (chosen.Count > 1 && (long)chosen.Count * chosen.Max(i => length(pending[i])) > maxBatchTokens)
+        {
+            // Never the oldest (index 0): among the farthest in length from it, the latest to arrive.
+            var drop = chosen.Where(i => i != 0).OrderByDescending(i => Math.Abs(length(pending[i]) - oldestLength)).ThenByDescending(i => i).First();
+            chosen.Remove(drop);
+        }
+
+        var batch = chosen.OrderBy(i => length(pending[i])).ThenBy(i => i).Select(i => pending[i]).ToList();
+        var taken = new HashSet<int>(chosen);
+        var keep = 0;
+        for (var i = 0; i < pending.Count; i++)
+        {
+            if (!taken.Contains(i))
+            {
+                pending[keep++] = pending[i];
+            }
+        }
+
+        pending.RemoveRange(keep, pending.Count - keep);
+        return batch;
+    }
+
+    /// <summary>Indices into <paramref name="pending"/> of at most <paramref name="maxBatchSize"/> inputs, the oldest (0) among them, of lengths as close as can be.</summary>
+    private static List<int> ChooseByLength<T>(List<T> pending, int maxBatchSize, Func<T, int> length)
     {
         if (pending.Count <= maxBatchSize)
         {
-            var all = new List<T>(pending);
-            pending.Clear();
-            return all;
+            return [.. Enumerable.Range(0, pending.Count)];
         }
 
         // Stable: equal lengths keep their arrival order.
@@ -266,20 +293,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
             }
         }
 
-        var chosen = byLength.AsSpan(bestStart, maxBatchSize).ToArray();
-        var batch = chosen.Select(i => pending[i]).ToList();
-        var taken = new HashSet<int>(chosen);
-        var keep = 0;
-        for (var i = 0; i < pending.Count; i++)
-        {
-            if (!taken.Contains(i))
-            {
-                pending[keep++] = pending[i];
-            }
-        }
-
-        pending.RemoveRange(keep, pending.Count - keep);
-        return batch;
+        return [.. byLength.AsSpan(bestStart, maxBatchSize).ToArray()];
     }
 
     private IReadOnlyList<int>[] Tokenize(IReadOnlyList<string> inputs)
@@ -380,7 +394,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
 
         if (pending.Count > 0)
         {
-            var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count);
+            var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count, Descriptor.MaxBatchTokens);
             await RunQueuedBatchAsync(batch).ConfigureAwait(false);
         }
 

@@ -45,6 +45,14 @@ public sealed class ModelOptions
     [ConfigurationKeyName("max_batch_delay_ms")]
     public int? MaxBatchDelayMs { get; set; }
 
+    /// <summary>
+    /// Embedding models: the most padded tokens (inputs x the longest) in one run; defaults to
+    /// <see cref="ModelRegistry.DefaultMaxBatchTokens"/>. Long inputs then run in smaller batches, which on a CPU are
+    /// faster per input and hold less memory; raise it on a GPU.
+    /// </summary>
+    [ConfigurationKeyName("max_batch_tokens")]
+    public int? MaxBatchTokens { get; set; }
+
     /// <summary><c>cpu</c> (the default) or <c>cuda</c>; <c>cuda</c> falls back to the CPU, with a warning, where it cannot load.</summary>
     [ConfigurationKeyName("device")]
     public string? Device { get; set; }

@@ -39,5 +39,8 @@ internal sealed record ModelSpec(
     string? Publisher,
     DateTimeOffset? Published)
 {
+    /// <summary>Embedding models: the most padded tokens in one run.</summary>
+    public int MaxBatchTokens { get; init; } = ModelRegistry.DefaultMaxBatchTokens;
+
     public bool IsBundled => Path is null;
 }
