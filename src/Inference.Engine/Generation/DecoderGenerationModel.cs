@@ -102,30 +102,8 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     /// <summary>Model runs under way right now; observable so that tests can dispose mid-run.</summary>
     internal int RunsInProgress => _lifetime.CurrentReadCount;
 
-    public TokenCount CountTokens(IReadOnlyList<string> inputs)
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        var perInput = new int[inputs.Count];
-        var tooLong = new List<int>();
-        var empty = new List<int>();
-        var total = 0;
-        for (var i = 0; i < inputs.Count; i++)
-        {
-            var count = Encode(inputs[i]).Count;
-            perInput[i] = count;
-            total += count;
-            if (count > Descriptor.MaxInputTokens)
-            {
-                tooLong.Add(i);
-            }
-            else if (count <= _specialTokensPerInput)
-            {
-                empty.Add(i);
-            }
-        }
-
-        return new TokenCount(perInput, total, tooLong, empty);
-    }
+    public TokenCount CountTokens(IReadOnlyList<string> inputs) =>
+        TokenCount.Of(inputs, input => Encode(input).Count, Descriptor.MaxInputTokens, _specialTokensPerInput);
 
     public string? DecodeTokens(IReadOnlyList<int> tokenIds)
     {
