@@ -42,6 +42,16 @@ public sealed record ModelDescriptor(string Id, ModelKind Kind, int MaxInputToke
     /// </summary>
     public int MaxBatchTokens { get; init; } = int.MaxValue;
 
+    /// <summary>
+    /// Embedding models: how many batches run through the model at once, each on its own thread with the model's
+    /// <c>threads</c>. A worker keeps this many batches in flight plus one gathering.
+    /// </summary>
+    public int ConcurrentRuns
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least one run at a time.");
+    } = 1;
+
     /// <summary>The task clients see in a listing: <c>embedding</c> or <c>text-generation</c>.</summary>
     public string Task => Kind switch
     {

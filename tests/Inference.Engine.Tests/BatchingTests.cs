@@ -65,6 +65,36 @@ public sealed class BatchingTests(SharedMiniLm miniLm)
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Up_to_concurrent_runs_batches_run_at_once_and_a_request_split_over_them_gets_every_vector(int concurrentRuns)
+    {
+        var id = $"runs-{concurrentRuns}";
+        var entry = TestCatalogs.Bundled(id, maxBatchSize: 2, maxBatchDelayMs: 0);
+        entry.ConcurrentRuns = concurrentRuns;
+        entry.Threads = 1;
+        using var catalog = TestCatalogs.Create([entry]);
+        var model = (SentenceEmbeddingModel)TestCatalogs.EmbeddingOf(catalog, id);
+        await model.WarmUpAsync(CancellationToken.None);
+
+        // One request of 32 inputs (16 runs of 2) and 32 single calls beside it: a queue far longer than the run slots.
+        var split = Task.Run(() => model.EmbedAsync(Sentences, CancellationToken.None));
+        var singles = await Task.WhenAll(Sentences.Select(sentence => Task.Run(() => model.EmbedAsync([sentence], CancellationToken.None))));
+        var whole = await split;
+
+        Assert.Equal(concurrentRuns, model.MostOnnxCallsAtOnce);
+        for (var i = 0; i < Sentences.Length; i++)
+        {
+            var alone = await miniLm.EmbedAsync(Sentences[i]);
+            Assert.InRange(Vectors.MaxAbsoluteDifference(alone, whole.Embeddings[i]), 0, 1e-5);
+            Assert.InRange(Vectors.MaxAbsoluteDifference(alone, singles[i].Embeddings[0]), 0, 1e-5);
+        }
+
+        Assert.Equal(model.CountTokens(Sentences).Total, whole.PromptTokens);
+    }
+
+    [Theory]
     [InlineData(1, 50)]
     [InlineData(32, 0)]
     public async Task Batching_off_still_answers_every_call(int maxBatchSize, int maxBatchDelayMs)

@@ -75,9 +75,46 @@ public sealed class ModelRegistryTests : IDisposable
         ]);
 
         Assert.Empty(failures);
-        Assert.Equal((256, 384, 12, 3, TimeSpan.FromMilliseconds(2), "cpu", (int?)null), (specs[0].MaxInputTokens, specs[0].Dimensions!.Value,
-            specs[0].MaxBatchSize, specs[0].Threads, specs[0].MaxBatchDelay, specs[0].Device, specs[0].MaxOutputTokens));
-        Assert.Equal((256, (int?)null, 12, "Models:1 (gen)"), (specs[1].MaxOutputTokens!.Value, specs[1].Dimensions, specs[1].MaxBatchSize, specs[1].Key));
+        // The embedding model's two runs share the three threads, one each; the generation model's one run has all three.
+        Assert.Equal((256, 384, 12, 1, 2, TimeSpan.FromMilliseconds(2), "cpu", (int?)null), (specs[0].MaxInputTokens, specs[0].Dimensions!.Value,
+            specs[0].MaxBatchSize, specs[0].Threads, specs[0].ConcurrentRuns, specs[0].MaxBatchDelay, specs[0].Device, specs[0].MaxOutputTokens));
+        Assert.Equal((256, (int?)null, 12, 3, 1, "Models:1 (gen)"),
+            (specs[1].MaxOutputTokens!.Value, specs[1].Dimensions, specs[1].MaxBatchSize, specs[1].Threads, specs[1].ConcurrentRuns, specs[1].Key));
+    }
+
+    [Theory]
+    // Engine:IntraOpThreads, task, device, entry's threads, entry's concurrent_runs -> threads per run, runs at once
+    [InlineData(3, "embedding", "cpu", null, null, 1, 2)]
+    [InlineData(8, "embedding", "cpu", null, null, 4, 2)]
+    [InlineData(1, "embedding", "cpu", null, null, 1, 1)]
+    [InlineData(8, "embedding", "cuda", null, null, 8, 1)]
+    [InlineData(8, "embedding", "cpu", null, 4, 2, 4)]
+    [InlineData(8, "embedding", "cpu", 3, null, 3, 2)]
+    [InlineData(2, "embedding", "cpu", 2, 1, 2, 1)]
+    [InlineData(3, "text-generation", "cpu", null, null, 3, 1)]
+    public void An_embedding_model_on_a_CPU_shares_the_threads_among_two_runs_unless_told_otherwise(
+        int engineThreads, string task, string device, int? threads, int? concurrentRuns, int expectedThreads, int expectedRuns)
+    {
+        var entry = task == "embedding"
+            ? new ModelOptions { Id = "m", Task = task, Path = ModelOptions.BundledMiniLm }
+            : new ModelOptions { Id = "m", Task = task, Path = _onnx, Tokenizer = new() { Kind = "gpt2" }, MaxInputTokens = 1024 };
+        entry.Device = device;
+        entry.Threads = threads;
+        entry.ConcurrentRuns = concurrentRuns;
+
+        var (specs, failures) = ModelRegistry.Resolve(new EngineOptions { IntraOpThreads = engineThreads }, [entry]);
+
+        Assert.Empty(failures);
+        Assert.Equal((expectedThreads, expectedRuns), (specs[0].Threads, specs[0].ConcurrentRuns));
+    }
+
+    [Fact]
+    public void The_default_bundled_model_runs_two_batches_at_once_with_half_the_threads_each()
+    {
+        var (specs, failures) = ModelRegistry.Resolve(new EngineOptions { IntraOpThreads = 4 }, []);
+
+        Assert.Empty(failures);
+        Assert.Equal((2, 2), (specs[0].Threads, specs[0].ConcurrentRuns));
     }
 
     [Fact]
@@ -139,6 +176,7 @@ public sealed class ModelRegistryTests : IDisposable
         { "max_batch_size", "0", "Models:1 (second): 'max_batch_size' 0 is out of range: 1 to 4096" },
         { "max_batch_delay_ms", "-1", "Models:1 (second): 'max_batch_delay_ms' -1 is out of range: 0 to 10000" },
         { "threads", "0", "Models:1 (second): 'threads' 0 is out of range: 1 to 256" },
+        { "concurrent_runs", "0", "Models:1 (second): 'concurrent_runs' 0 is out of range: 1 to 64" },
         { "dimensions", "0", "Models:1 (second): 'dimensions' 0 is out of range" },
         { "max_output_tokens", "10", "Models:1 (second): 'max_output_tokens' applies to text-generation models only" },
         { "eos_token", "[SEP]", "Models:1 (second): 'eos_token' applies to text-generation models only" },
@@ -205,10 +243,12 @@ public sealed class ModelRegistryTests : IDisposable
             ["Models:0:max_input_tokens"] = "1024",
             ["Models:0:max_output_tokens"] = "0",
             ["Models:0:dimensions"] = "768",
+            ["Models:0:concurrent_runs"] = "2",
         });
 
         var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
+        Assert.Contains("Models:0 (gen): 'concurrent_runs' applies to embedding models only", exception.Message, StringComparison.Ordinal);
         Assert.Contains("Models:0 (gen): 'tokenizer:path' must not be set for gpt2", exception.Message, StringComparison.Ordinal);
         Assert.Contains("Models:0 (gen): 'max_output_tokens' 0 is out of range", exception.Message, StringComparison.Ordinal);
         Assert.Contains("Models:0 (gen): 'dimensions' applies to embedding models only", exception.Message, StringComparison.Ordinal);

@@ -38,6 +38,7 @@ internal static class AllMiniLmL6V2
             Device = sessions.Device,
             MaxBatchDelay = spec.MaxBatchDelay,
             MaxBatchTokens = spec.MaxBatchTokens,
+            ConcurrentRuns = spec.ConcurrentRuns,
         };
 
         Microsoft.ML.Tokenizers.BertTokenizer tokenizer;

@@ -23,6 +23,7 @@ internal static class BertEmbeddingModels
             Device = sessions.Device,
             MaxBatchDelay = spec.MaxBatchDelay,
             MaxBatchTokens = spec.MaxBatchTokens,
+            ConcurrentRuns = spec.ConcurrentRuns,
         };
         var path = spec.Path!;
         return new SentenceEmbeddingModel(descriptor, tokenizer, vocabularySize, () => sessions.Create(path), () => sessions.Device, logger);

@@ -15,8 +15,11 @@ namespace Inference.Engine.Embeddings;
 /// Concurrent <see cref="EmbedAsync"/> calls are batched together: their inputs go to one queue per model, and a single
 /// loop takes up to <see cref="ModelDescriptor.MaxBatchSize"/> of them, waiting at most
 /// <see cref="ModelDescriptor.MaxBatchDelay"/> after the oldest arrived, picks inputs of similar length so that little
-/// is padded, and runs them in one ONNX Runtime call. One call at a time keeps every intra-op thread on one batch, which
-/// is faster than several small calls competing for the cores.
+/// is padded, and runs them in one ONNX Runtime call. Up to <see cref="ModelDescriptor.ConcurrentRuns"/> such calls run at
+/// once, each on its own thread: on a CPU, two runs with half the threads each keep the cores busy where one run with all
+/// of them leaves them idle at its serial steps and joins, and stalls whenever other work (the message bus) takes a
+/// core from one of its threads. The loop gathers the next batch only once a run slot is free, so that it is as full as
+/// the queue allows.
 /// </remarks>
 internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposable
 {
@@ -41,6 +44,8 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     private readonly SemaphoreSlim _loadGate = new(1, 1);
     private readonly Channel<QueuedInput> _queue = Channel.CreateUnbounded<QueuedInput>(new UnboundedChannelOptions { SingleReader = true });
     private readonly object _loopGate = new();
+    private readonly SemaphoreSlim _runSlots;
+    private readonly Lock _usualSizeGate = new();
 
     // Runs hold it shared, disposal exclusively: a session is never freed under a run that still uses it (ONNX
     // Runtime would crash the process). The runs are synchronous, so the lock's thread affinity holds.
@@ -52,6 +57,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     private volatile bool _disposed;
     private Task? _loop;
     private int _onnxCallsInProgress;
+    private int _mostOnnxCallsAtOnce;
     private double _usualPaddedTokens;
 
     /// <param name="descriptor">An embedding descriptor; its dimensions must match the model's output.</param>
@@ -78,6 +84,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         _clock = clock ?? TimeProvider.System;
         _dimensions = dimensions;
         _specialTokensPerInput = Encode(string.Empty).Count;
+        _runSlots = new SemaphoreSlim(descriptor.ConcurrentRuns, descriptor.ConcurrentRuns);
     }
 
     /// <summary>The model's descriptor; its <see cref="ModelDescriptor.Device"/> is the session's once it is loaded.</summary>
@@ -93,6 +100,9 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     /// inside one rather than between batches.
     /// </summary>
     internal int OnnxCallsInProgress => Volatile.Read(ref _onnxCallsInProgress);
+
+    /// <summary>The most ONNX Runtime calls that were under way at once so far; observable so that tests can check the run limit.</summary>
+    internal int MostOnnxCallsAtOnce => Volatile.Read(ref _mostOnnxCallsAtOnce);
 
     public TokenCount CountTokens(IReadOnlyList<string> inputs) =>
         TokenCount.Of(inputs, input => Encode(input).Count, Descriptor.MaxInputTokens, _specialTokensPerInput);
@@ -343,6 +353,31 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
             return await _queue.Reader.WaitToReadAsync().ConfigureAwait(false);
         }
 
+        // A batch is gathered only for a free run slot: inputs that arrive while every slot is busy join it.
+        await _runSlots.WaitAsync().ConfigureAwait(false);
+        var dispatched = false;
+        try
+        {
+            Drain(pending);
+            dispatched = await GatherAndDispatchAsync(pending).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!dispatched)
+            {
+                _runSlots.Release();
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Waits for the batch to fill or its delay to pass, then starts its run off the loop (the slot is released when the
+    /// run ends); false when there was nothing left to run.
+    /// </summary>
+    private async Task<bool> GatherAndDispatchAsync(List<QueuedInput> pending)
+    {
         // Wait for more only until the oldest input has waited the delay; inputs that queued while the last batch ran
         // have waited already.
         var maxBatchSize = Descriptor.MaxBatchSize;
@@ -367,16 +402,49 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
             }
 
             pending.Clear();
-            return true;
+            return false;
         }
 
-        if (pending.Count > 0)
+        if (pending.Count == 0)
         {
-            var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count, Descriptor.MaxBatchTokens);
-            await RunQueuedBatchAsync(batch).ConfigureAwait(false);
+            return false;
         }
 
+        var batch = TakeBatch(pending, maxBatchSize, input => input.Request.TokenIds[input.Index].Count, Descriptor.MaxBatchTokens);
+        // Stamped here, on the loop's one thread: a request split over two concurrent runs gets the earlier start.
+        var startedAt = _clock.GetUtcNow();
+        var startedTimestamp = Stopwatch.GetTimestamp();
+        foreach (var (request, _, _) in batch)
+        {
+            request.StartedAt ??= startedAt;
+            request.StartedTimestamp ??= startedTimestamp;
+        }
+
+        _ = RunAndFreeSlotAsync(batch);
         return true;
+    }
+
+    /// <summary>Runs <paramref name="batch"/> on a pool thread and frees its run slot afterwards, whatever happened.</summary>
+    private async Task RunAndFreeSlotAsync(List<QueuedInput> batch)
+    {
+        try
+        {
+            await Task.Run(() => RunQueuedBatchAsync(batch)).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // A run's failure fails its requests, never the loop or the other runs.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            LogLoopFailed(_logger, Descriptor.Id, exception);
+            foreach (var input in batch)
+            {
+                input.Request.Fail(exception);
+            }
+        }
+        finally
+        {
+            _runSlots.Release();
+        }
     }
 
     private async Task<bool> WaitForInputAsync(TimeSpan timeout)
@@ -423,13 +491,6 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         }
 
         var requests = batch.Select(input => input.Request).Distinct().ToArray();
-        var startedAt = _clock.GetUtcNow();
-        foreach (var request in requests)
-        {
-            request.StartedAt ??= startedAt;
-            request.StartedTimestamp ??= Stopwatch.GetTimestamp();
-        }
-
         var tokenIds = batch.Select(input => input.Request.TokenIds[input.Index]).ToArray();
         float[][] embeddings;
         _lifetime.EnterReadLock();
@@ -452,8 +513,9 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
             var registrations = requests.Select(request => request.CancellationToken.Register(static state => ((LiveRequests)state!).Leave(), live)).ToArray();
             try
             {
+                var runStarted = Stopwatch.GetTimestamp();
                 embeddings = Run(session, tokenIds, runOptions);
-                LogBatch(_logger, Descriptor.Id, batch.Count, requests.Length);
+                LogBatch(_logger, Descriptor.Id, batch.Count, requests.Length, (long)Stopwatch.GetElapsedTime(runStarted).TotalMilliseconds);
             }
             catch (OnnxRuntimeException) when (live.AllLeft)
             {
@@ -488,7 +550,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         {
             var (request, index, _) = batch[row];
             request.Embeddings[index] = embeddings[row];
-            if (--request.Remaining == 0 && request.Complete())
+            if (request.Embedded() && request.Complete())
             {
                 InferenceMetrics.Duration.Record(Stopwatch.GetElapsedTime(request.StartedTimestamp!.Value, now).TotalSeconds, Tags());
             }
@@ -517,12 +579,17 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
 
         // A batch much larger than usual gives its arena memory back afterwards instead of keeping the peak.
         var paddedTokens = (long)ids.Length;
-        if (paddedTokens > ShrinkFloor && paddedTokens > ShrinkFactor * _usualPaddedTokens)
+        bool shrink;
+        lock (_usualSizeGate)
+        {
+            shrink = paddedTokens > ShrinkFloor && paddedTokens > ShrinkFactor * _usualPaddedTokens;
+            _usualPaddedTokens = _usualPaddedTokens == 0 ? paddedTokens : (0.9 * _usualPaddedTokens) + (0.1 * paddedTokens);
+        }
+
+        if (shrink)
         {
             runOptions.AddRunConfigEntry("memory.enable_memory_arena_shrinkage", Descriptor.Device == "cuda" ? "cpu:0;gpu:0" : "cpu:0");
         }
-
-        _usualPaddedTokens = _usualPaddedTokens == 0 ? paddedTokens : (0.9 * _usualPaddedTokens) + (0.1 * paddedTokens);
 
         long[] inputShape = [rows, sequenceLength];
         // The output buffer is ours, so ORT writes into it and nothing is copied out afterwards.
@@ -533,7 +600,12 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         using var tokenTypeIdsValue = _inputNames.Length == 3 ? OrtValue.CreateTensorValueFromMemory(new long[ids.Length], inputShape) : null;
         using var hiddenStatesValue = OrtValue.CreateTensorValueFromMemory(hiddenStates, [rows, sequenceLength, _dimensions]);
         OrtValue[] inputs = tokenTypeIdsValue is null ? [idsValue, attentionMaskValue] : [idsValue, attentionMaskValue, tokenTypeIdsValue];
-        Interlocked.Increment(ref _onnxCallsInProgress);
+        var calls = Interlocked.Increment(ref _onnxCallsInProgress);
+        for (var most = Volatile.Read(ref _mostOnnxCallsAtOnce); calls > most; most = Volatile.Read(ref _mostOnnxCallsAtOnce))
+        {
+            Interlocked.CompareExchange(ref _mostOnnxCallsAtOnce, calls, most);
+        }
+
         try
         {
             session.Run(runOptions, _inputNames, inputs, [_outputName], [hiddenStatesValue]);
@@ -657,8 +729,8 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     /// One line per queued run, at Debug: how full the batches a deployment gets are (the metric says it too, but a log
     /// is at hand where no metrics are collected, e.g. the inference benchmark's worker process).
     /// </summary>
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Batch of {ModelId}: {Inputs} inputs from {Requests} requests in one run")]
-    private static partial void LogBatch(ILogger logger, string modelId, int inputs, int requests);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Batch of {ModelId}: {Inputs} inputs from {Requests} requests in one run of {Milliseconds} ms")]
+    private static partial void LogBatch(ILogger logger, string modelId, int inputs, int requests, long milliseconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The batching loop of {ModelId} failed; the requests it held have failed, and it goes on with the next")]
     private static partial void LogLoopFailed(ILogger logger, string modelId, Exception exception);
@@ -673,8 +745,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
 
         public float[][] Embeddings { get; } = new float[tokenIds.Length][];
 
-        /// <summary>Inputs not yet embedded; touched by the loop only.</summary>
-        public int Remaining { get; set; } = tokenIds.Length;
+        private int _remaining = tokenIds.Length;
 
         public CancellationToken CancellationToken { get; } = cancellationToken;
 
@@ -690,6 +761,12 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         public void Cancel() => Completion.TrySetCanceled(CancellationToken);
 
         public void Fail(Exception exception) => Completion.TrySetException(exception);
+
+        /// <summary>
+        /// Counts one input as embedded (its vector already stored); true for the last. Its inputs may be in concurrent
+        /// runs: the count is atomic, and the last run sees every vector stored before it.
+        /// </summary>
+        public bool Embedded() => Interlocked.Decrement(ref _remaining) == 0;
 
         public bool Complete() =>
             Completion.TrySetResult(new EmbeddingResult(Embeddings, TokenIds.Sum(ids => ids.Count), StartedAt!.Value));

@@ -57,9 +57,20 @@ public sealed class ModelOptions
     [ConfigurationKeyName("device")]
     public string? Device { get; set; }
 
-    /// <summary>ONNX Runtime intra-op threads for one run of this model; defaults to <c>Engine:IntraOpThreads</c>.</summary>
+    /// <summary>
+    /// ONNX Runtime intra-op threads for one run of this model. Defaults to <c>Engine:IntraOpThreads</c> shared among the
+    /// model's <see cref="ConcurrentRuns"/> (at least one each): all of them for a text-generation model.
+    /// </summary>
     [ConfigurationKeyName("threads")]
     public int? Threads { get; set; }
+
+    /// <summary>
+    /// Embedding models: batches run through the model at once, each on its own thread with <see cref="Threads"/>
+    /// threads. Defaults to <see cref="ModelRegistry.DefaultConcurrentRuns"/> on a CPU with <c>Engine:IntraOpThreads</c> of
+    /// two or more, else one; one on <c>cuda</c>.
+    /// </summary>
+    [ConfigurationKeyName("concurrent_runs")]
+    public int? ConcurrentRuns { get; set; }
 
     /// <summary>Embedding length; required for an embedding model from a file, and checked against its output at load.</summary>
     [ConfigurationKeyName("dimensions")]

@@ -42,5 +42,8 @@ internal sealed record ModelSpec(
     /// <summary>Embedding models: the most padded tokens in one run.</summary>
     public int MaxBatchTokens { get; init; } = ModelRegistry.DefaultMaxBatchTokens;
 
+    /// <summary>Embedding models: batches run at once.</summary>
+    public int ConcurrentRuns { get; init; } = 1;
+
     public bool IsBundled => Path is null;
 }

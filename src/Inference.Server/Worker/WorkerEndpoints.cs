@@ -1,3 +1,4 @@
+using Inference.Engine;
 using Inference.Orchestration.Protocol;
 using Inference.Server.Messaging;
 using MassTransit;
@@ -12,14 +13,15 @@ namespace Inference.Server.Worker;
 internal sealed class WorkerEndpoints(WorkerModels models, Microsoft.Extensions.Options.IOptions<WorkerOptions> options) : IBusEndpoints
 {
     /// <summary>
-    /// Requests in flight per model: two batches' worth, one in the model and the next gathering in the engine's queue.
-    /// With one batch's worth, a batch of N left only the other requests to form the next one, so batches alternated
-    /// around half full (the inference benchmark measured a mean of 15.7 inputs per run against a maximum of 32).
+    /// Requests in flight per model: a batch's worth for each of its concurrent runs and one more gathering in the
+    /// engine's queue for the next free run. With no batch gathering, a run of N left only the other requests to form the
+    /// next one, so batches alternated around half full (the inference benchmark measured a mean of 15.7 inputs per run
+    /// against a maximum of 32); with two runs and two batches' worth, a mean of 16.
     /// </summary>
-    internal static int InFlightFor(int maxBatchSize) => 2 * maxBatchSize;
+    internal static int InFlightFor(ModelDescriptor model) => (model.ConcurrentRuns + 1) * model.MaxBatchSize;
 
     /// <summary>Messages kept in hand beyond those in flight, so the broker's round trip does not starve the next batch.</summary>
-    internal static int PrefetchFor(int maxBatchSize) => InFlightFor(maxBatchSize) + Math.Max(2, maxBatchSize / 4);
+    internal static int PrefetchFor(ModelDescriptor model) => InFlightFor(model) + Math.Max(2, model.MaxBatchSize / 4);
 
     public void Configure(IBusRegistrationContext context, IReceiveConfigurator transport)
     {
@@ -30,10 +32,10 @@ internal sealed class WorkerEndpoints(WorkerModels models, Microsoft.Extensions.
             {
                 // Only what is sent to this model's queue: a RunInference published by mistake must not reach every model.
                 endpoint.ConfigureConsumeTopology = false;
-                // Requests in flight for two of the model's batches: the engine gathers concurrent calls (embedding inputs,
-                // generation sequences) into one model run, so a limit of one would leave every batch at one.
-                endpoint.ConcurrentMessageLimit = InFlightFor(descriptor.MaxBatchSize);
-                endpoint.PrefetchCount = PrefetchFor(descriptor.MaxBatchSize);
+                // Requests in flight for the model's runs and one batch more: the engine gathers concurrent calls (embedding
+                // inputs, generation sequences) into model runs, so a limit of one would leave every batch at one.
+                endpoint.ConcurrentMessageLimit = InFlightFor(descriptor);
+                endpoint.PrefetchCount = PrefetchFor(descriptor);
                 endpoint.UseMessageRetry(retry =>
                 {
                     // Neither a model this worker does not serve nor an input or parameter the model refuses gets better.

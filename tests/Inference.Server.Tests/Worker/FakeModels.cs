@@ -8,9 +8,10 @@ internal static class FakeDescriptors
 {
     public static string NewId(string kind) => $"fake-{kind}-{Guid.NewGuid():N}"[..24];
 
-    public static ModelDescriptor Of(string id, ModelKind kind, int maxBatchSize, int? maxOutputTokens = null) =>
+    public static ModelDescriptor Of(string id, ModelKind kind, int maxBatchSize, int? maxOutputTokens = null, int concurrentRuns = 1) =>
         new(id, kind, MaxInputTokens: 128, Dimensions: kind == ModelKind.Embedding ? 2 : null, maxBatchSize)
         {
+            ConcurrentRuns = concurrentRuns,
             Published = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero),
             Publisher = "tests",
             Device = "cpu",
@@ -56,7 +57,8 @@ internal abstract class FakeModel(ModelDescriptor descriptor) : IInferenceModel
 }
 
 /// <summary>An embedding model that counts the calls in progress and finishes them only when the test opens its gate.</summary>
-internal sealed class FakeEmbeddingModel(string id, int maxBatchSize) : FakeModel(FakeDescriptors.Of(id, ModelKind.Embedding, maxBatchSize)), IEmbeddingModel
+internal sealed class FakeEmbeddingModel(string id, int maxBatchSize, int concurrentRuns = 1)
+    : FakeModel(FakeDescriptors.Of(id, ModelKind.Embedding, maxBatchSize, concurrentRuns: concurrentRuns)), IEmbeddingModel
 {
     private int _inFlight;
     private int _mostInFlight;

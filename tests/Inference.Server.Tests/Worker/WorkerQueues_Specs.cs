@@ -19,11 +19,12 @@ public sealed class When_a_worker_serves_models_on_their_own_queues : IAsyncLife
     public Task DisposeAsync() => _services.DisposeAsync();
 
     [Fact]
-    public async Task Should_run_two_batches_of_requests_at_once_and_record_their_queue_wait()
+    public async Task Should_run_a_batch_for_each_concurrent_run_and_one_more_and_record_their_queue_wait()
     {
         const int batch = 16;
-        const int inFlight = 2 * batch;
-        var model = new FakeEmbeddingModel(FakeDescriptors.NewId("embed"), batch)
+        const int concurrentRuns = 2;
+        const int inFlight = (concurrentRuns + 1) * batch;
+        var model = new FakeEmbeddingModel(FakeDescriptors.NewId("embed"), batch, concurrentRuns)
         {
             Release = FakeModel.NewGate(),
             StartedAtShift = TimeSpan.FromHours(1),
@@ -36,8 +37,8 @@ public sealed class When_a_worker_serves_models_on_their_own_queues : IAsyncLife
 
         await Task.WhenAll(runs.Select(run => worker.SendAsync(ProtocolEndpoints.WorkerFor(model.Descriptor.Id), run)));
 
-        // Two batches' worth reach the model before any is let through (the consumer does not take them one by one),
-        // and no more.
+        // A batch's worth per run and one to gather reach the model before any is let through (the consumer does not take
+        // them one by one), and no more.
         await Poll.UntilAsync(() => model.MostInFlight == inFlight, $"{inFlight} calls in the model at once");
         model.Release.SetResult();
         foreach (var run in runs)
