@@ -13,7 +13,8 @@ namespace Inference.Benchmarks.Inference;
 /// <param name="P50Inputs">Median inputs per run.</param>
 /// <param name="MaxInputs">The largest run.</param>
 /// <param name="FullRuns">Share of runs that were at the largest size seen, in %.</param>
-internal sealed partial record BatchFigures(int Runs, double MeanInputs, int P50Inputs, int MaxInputs, double FullRuns)
+/// <param name="MeanRunMs">Wall time of one run (ONNX Runtime and pooling), on average: against the raw figure's, what sharing the machine with the bus costs the model.</param>
+internal sealed partial record BatchFigures(int Runs, double MeanInputs, int P50Inputs, int MaxInputs, double FullRuns, double MeanRunMs)
 {
     /// <summary>The figures of the lines <paramref name="path"/> gained between the byte offsets <paramref name="from"/> and <paramref name="to"/>.</summary>
     public static async Task<BatchFigures?> ReadAsync(string path, string modelId, long from, long to, CancellationToken cancellationToken)
@@ -27,10 +28,13 @@ internal sealed partial record BatchFigures(int Runs, double MeanInputs, int P50
             var buffer = new byte[to - from];
             await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
             var sizes = new List<int>();
+            var milliseconds = new List<double>();
             foreach (Match match in BatchLine().Matches(Encoding.UTF8.GetString(buffer)))
             {
-                if (match.Groups["model"].Value == modelId)
-                    sizes.Add(int.Parse(match.Groups["inputs"].Value, CultureInfo.InvariantCulture));
+                if (match.Groups["model"].Value != modelId)
+                    continue;
+                sizes.Add(int.Parse(match.Groups["inputs"].Value, CultureInfo.InvariantCulture));
+                milliseconds.Add(double.Parse(match.Groups["ms"].Value, CultureInfo.InvariantCulture));
             }
 
             if (sizes.Count == 0)
@@ -38,10 +42,10 @@ internal sealed partial record BatchFigures(int Runs, double MeanInputs, int P50
             sizes.Sort();
             var max = sizes[^1];
             return new BatchFigures(sizes.Count, Math.Round(sizes.Average(), 2), sizes[sizes.Count / 2], max,
-                Math.Round(100.0 * sizes.Count(s => s == max) / sizes.Count, 1));
+                Math.Round(100.0 * sizes.Count(s => s == max) / sizes.Count, 1), Math.Round(milliseconds.Average(), 1));
         }
     }
 
-    [GeneratedRegex(@"Batch of (?<model>\S+): (?<inputs>\d+) inputs from \d+ requests in one run", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"Batch of (?<model>\S+): (?<inputs>\d+) inputs from \d+ requests in one run of (?<ms>\d+) ms", RegexOptions.CultureInvariant)]
     private static partial Regex BatchLine();
 }

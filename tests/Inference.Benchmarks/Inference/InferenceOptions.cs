@@ -8,6 +8,7 @@ namespace Inference.Benchmarks.Inference;
 /// <param name="Output">Where the JSON goes.</param>
 /// <param name="BatchSizes">The batch sizes tried for the raw figures; the best is reported.</param>
 /// <param name="RawSeconds">How long each raw batch size is measured, after its warm-up.</param>
+/// <param name="Rounds">How many times everything is measured, in turn (raw at every length and batch size, then each worker phase); each figure is its median round.</param>
 /// <param name="WorkerSeconds">How long each worker phase is measured, after its warm-up.</param>
 /// <param name="WarmupSeconds">Warm-up of each worker phase: JIT, ONNX Runtime's arena, the queues' steady state.</param>
 /// <param name="InitialWarmupSeconds">Added to the warm-up of a fresh worker's first phase, which also compiles this process's path.</param>
@@ -19,6 +20,7 @@ internal sealed record InferenceOptions(
     string Output,
     IReadOnlyList<int> BatchSizes,
     TimeSpan RawSeconds,
+    int Rounds,
     TimeSpan WorkerSeconds,
     TimeSpan WarmupSeconds,
     TimeSpan InitialWarmupSeconds,
@@ -27,11 +29,11 @@ internal sealed record InferenceOptions(
     int MaxTokens)
 {
     /// <summary>
-    /// Requests outstanding by default: four of the worker's batches. The bundled model's registry entry takes its
-    /// <c>max_batch_size</c> from <c>Engine:MaxBatchSize</c> (32) when it sets none, and the worker runs that many
-    /// requests at once on the model's endpoint; four batches' worth keeps the next batches waiting in the queue.
+    /// Requests outstanding by default: eight of the worker's batches. The bundled model's registry entry takes its
+    /// <c>max_batch_size</c> from <c>Engine:MaxBatchSize</c> (32) when it sets none, and the worker holds a batch's worth
+    /// for each of its concurrent runs (two) and one more; eight keeps as many again waiting in the queue and travelling.
     /// </summary>
-    private static readonly int DefaultInFlight = 4 * new EngineOptions().MaxBatchSize;
+    private static readonly int DefaultInFlight = 8 * new EngineOptions().MaxBatchSize;
 
     /// <summary>Every option: name, value, meaning and default.</summary>
     private static readonly (string Name, string Value, string Meaning, string Default)[] Known =
@@ -39,11 +41,12 @@ internal sealed record InferenceOptions(
         ("--server", "PATH", "the published Inference.Server executable", "required"),
         ("--output", "PATH", "the JSON to write", "artifacts/bench/inference.json"),
         ("--batch-sizes", "LIST", "batch sizes tried in-process", "1,8,16,32,64"),
-        ("--raw-seconds", "S", "measured time per raw batch size", "2"),
-        ("--worker-seconds", "S", "measured time per worker phase", "15"),
+        ("--raw-seconds", "S", "measured time per raw batch size and round", "2"),
+        ("--rounds", "N", "times everything is measured, in turn", "3"),
+        ("--worker-seconds", "S", "measured time per worker phase and round", "10"),
         ("--warmup-seconds", "S", "warm-up before each worker phase", "5"),
         ("--initial-warmup-seconds", "S", "added to a fresh worker's first warm-up", "10"),
-        ("--in-flight", "N", "RunInference messages outstanding", $"{DefaultInFlight}: 4x the model's default max_batch_size"),
+        ("--in-flight", "N", "RunInference messages outstanding", $"{DefaultInFlight}: 8x the model's default max_batch_size"),
         ("--generation-seconds", "S", "measured time per generation concurrency", "10"),
         ("--max-tokens", "N", "max_tokens of each generation", "128"),
     ];
@@ -85,7 +88,8 @@ internal sealed record InferenceOptions(
             Text("--output", Path.Combine("artifacts", "bench", "inference.json")),
             [.. Text("--batch-sizes", "1,8,16,32,64").Split(',').Select(v => Number(v.Trim(), "--batch-sizes")).Distinct().Order()],
             Seconds("--raw-seconds", 2),
-            Seconds("--worker-seconds", 15),
+            Single("--rounds", 3),
+            Seconds("--worker-seconds", 10),
             Seconds("--warmup-seconds", 5),
             Seconds("--initial-warmup-seconds", 10),
             Single("--in-flight", DefaultInFlight),

@@ -27,19 +27,31 @@ internal sealed class RawThroughput : IDisposable
 
     public IEmbeddingModel Model { get; }
 
-    /// <summary>ONNX Runtime threads per run: the engine's default, as in the worker.</summary>
+    /// <summary>
+    /// ONNX Runtime threads per run: all the engine's threads (<c>Engine:IntraOpThreads</c>), the fastest one caller gets.
+    /// The worker shares them among its concurrent runs instead.
+    /// </summary>
     public int IntraOpThreads { get; }
 
     /// <summary>
-    /// The bundled model as the worker builds it: the engine's default settings (threads among them) and a registry
-    /// entry for it, whose <c>max_batch_size</c> is the largest batch tried. The raw figures do not depend on it (each
-    /// batch is one direct call), but it keeps the model's own description true of what is run.
+    /// The bundled model as the worker builds it, but with one run at a time using all the engine's threads: ORT called
+    /// directly, one batch after the other, as fast as one caller can have it. The registry entry's <c>max_batch_size</c>
+    /// is the largest batch tried; the raw figures do not depend on it (each batch is one direct call), but it keeps the
+    /// model's own description true of what is run.
     /// </summary>
     public static async Task<RawThroughput> CreateAsync(int largestBatch, CancellationToken cancellationToken)
     {
         var options = new EngineOptions();
         var registry = new ModelRegistryOptions();
-        registry.Models.Add(new ModelOptions { Id = ModelId, Task = "embedding", Path = ModelOptions.BundledMiniLm, MaxBatchSize = largestBatch });
+        registry.Models.Add(new ModelOptions
+        {
+            Id = ModelId,
+            Task = "embedding",
+            Path = ModelOptions.BundledMiniLm,
+            MaxBatchSize = largestBatch,
+            Threads = options.IntraOpThreads,
+            ConcurrentRuns = 1,
+        });
         var catalog = new ModelCatalog(Options.Create(options), Options.Create(registry), NullLoggerFactory.Instance);
         try
         {
@@ -96,14 +108,19 @@ internal sealed class RawThroughput : IDisposable
 
         var elapsed = clock.Elapsed;
         var busy = ProcFs.ReadMachine() - machine;
-        var otherMilliseconds = ProcFs.TicksToMilliseconds(busy.Processes + busy.Interrupts) - (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds;
+        var ownMilliseconds = (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds;
+        var otherMilliseconds = ProcFs.TicksToMilliseconds(busy.Processes + busy.Interrupts) - ownMilliseconds;
         return new RawPoint(batches * batchSize / elapsed.TotalSeconds,
-            Math.Max(0, otherMilliseconds) / ProcFs.TicksToMilliseconds(Math.Max(1, busy.Total)) * 100);
+            ownMilliseconds / (batches * batchSize),
+            Math.Max(0, otherMilliseconds) / ProcFs.TicksToMilliseconds(Math.Max(1, busy.Total)) * 100,
+            100.0 * busy.Steal / Math.Max(1, busy.Total));
     }
 
     public void Dispose() => _catalog.Dispose();
 }
 
 /// <param name="SentencesPerSecond">The figure.</param>
+/// <param name="CpuMsPerSentence">This process's CPU time per sentence: what the model costs, all its threads together.</param>
 /// <param name="OtherCpuPercent">The machine's CPU used by other processes meanwhile, in % of all cores.</param>
-internal sealed record RawPoint(double SentencesPerSecond, double OtherCpuPercent);
+/// <param name="StealPercent">The machine's CPU time the hypervisor gave to other guests meanwhile, in % of all cores.</param>
+internal sealed record RawPoint(double SentencesPerSecond, double CpuMsPerSentence, double OtherCpuPercent, double StealPercent);

@@ -168,6 +168,7 @@ internal sealed class WorkerDriver : IAsyncDisposable
                 rabbitMqPid is null ? null : Math.Round(rabbitMqMs / Math.Max(1, answered), 3),
                 Math.Round(100.0 * (machine.Processes + machine.Interrupts) / Math.Max(1, machine.Total), 1),
                 Math.Round(100.0 * Math.Max(0, otherMs) / machineMs, 1),
+                Math.Round(100.0 * machine.Steal / Math.Max(1, machine.Total), 1),
                 Interlocked.Read(ref _started) - startedBefore,
                 Interlocked.Read(ref completed),
                 [.. failures.Distinct(StringComparer.Ordinal)],
@@ -229,6 +230,10 @@ internal sealed class WorkerDriver : IAsyncDisposable
 /// The machine's CPU used by anything but the worker, this process and the broker, in % of all cores: other work that
 /// slowed the worker down.
 /// </param>
+/// <param name="StealPercent">
+/// The machine's CPU time the hypervisor gave to other guests, in % of all cores: on a shared host, time the worker had no
+/// processor at all.
+/// </param>
 /// <param name="Started">InferenceStarted heard during the phase, warm-up and drain included.</param>
 /// <param name="Answered">Requests answered during the phase, warm-up and drain included.</param>
 /// <param name="Failures">The distinct reasons of failed requests; none in a valid run.</param>
@@ -246,6 +251,7 @@ internal sealed record WorkerPhaseFigures(
     double? RabbitMqCpuMsPerSentence,
     double MachineBusyPercent,
     double OtherCpuPercent,
+    double StealPercent,
     long Started,
     long Answered,
     IReadOnlyList<string> Failures,

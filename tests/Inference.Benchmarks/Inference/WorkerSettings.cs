@@ -21,10 +21,18 @@ internal static class WorkerSettings
     public static Uri Address(string modelId) => new($"queue:{ProtocolEndpoints.WorkerFor(modelId)}");
 
     /// <summary>
-    /// The settings, as environment variables, that make the worker run every request alone: batching off, through the
-    /// registry as a deployment would turn it off, a <c>Models</c> entry for the bundled model with <c>max_batch_size</c> 1.
+    /// The settings, as environment variables, that turn batching off the way the worker served before it batched: one
+    /// request at a time, with all the threads. Through the registry, as a deployment would: a <c>Models</c> entry for the
+    /// bundled model with <c>max_batch_size</c> 1 and <c>concurrent_runs</c> 1.
     /// </summary>
     public static IReadOnlyDictionary<string, string> Unbatched(string modelId) =>
+        new Dictionary<string, string>(UnbatchedConcurrent(modelId), StringComparer.Ordinal) { ["Models__0__concurrent_runs"] = "1" };
+
+    /// <summary>
+    /// Batching off, but the other defaults kept: single-input runs, two at once (each with half the threads). What
+    /// batching gains over requests run side by side rather than one after the other.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> UnbatchedConcurrent(string modelId) =>
         new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["Models__0__id"] = modelId,
