@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 declare -A benchmarks=(
   [pipeline]="CPU, messages and commits per request through api, orchestrator and worker processes (about 2.5 minutes)"
   [webhooks]="deliveries per second from one orchestrator process to fast loopback receivers (about 1 minute)"
-  [inference]="sentences/s of the model in-process and of the worker process through RabbitMQ, batched and not; worker RSS; decode tokens/s (about 4 minutes)"
+  [inference]="sentences/s of the model in-process and of the worker process through RabbitMQ, batched and not, in 3 rounds; worker RSS; decode tokens/s (about 6 minutes)"
   [quota]="reservations per second and ReserveAsync/SettleAsync latency of the Redis and in-process quota ledgers (about 1 minute)"
 )
 
