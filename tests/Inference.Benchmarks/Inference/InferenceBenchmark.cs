@@ -1,9 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Inference.Benchmarks.Measurement;
 using Inference.Benchmarks.Pipeline;
 using Inference.Benchmarks.Services;
@@ -26,15 +23,6 @@ internal sealed class InferenceBenchmark : IBenchmark
     /// flagged as disturbed.
     /// </summary>
     private const double DisturbedOtherCpuPercent = 10;
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
 
     public string Name => "inference";
 
@@ -218,8 +206,7 @@ internal sealed class InferenceBenchmark : IBenchmark
             Warnings = warnings,
         };
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Output))!);
-        await File.WriteAllTextAsync(options.Output, JsonSerializer.Serialize(report, Json) + "\n", cancellationToken).ConfigureAwait(false);
+        await BenchReport.WriteAsync(options.Output, report, cancellationToken).ConfigureAwait(false);
         Console.WriteLine();
         InferenceTable.Write(Console.Out, report, options);
         Console.WriteLine();

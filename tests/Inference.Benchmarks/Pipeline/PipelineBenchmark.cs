@@ -2,9 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Inference.Benchmarks.Measurement;
 using Inference.Benchmarks.Services;
 using StackExchange.Redis;
@@ -18,16 +15,6 @@ namespace Inference.Benchmarks.Pipeline;
 /// </summary>
 internal sealed class PipelineBenchmark : IBenchmark
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        // The report is read by people and tools, never embedded in HTML: "+" and non-ASCII text stay as they are.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     public string Name => "pipeline";
 
     public string Description => "CPU, messages and commits per request through api, orchestrator and worker processes";
@@ -148,8 +135,7 @@ internal sealed class PipelineBenchmark : IBenchmark
             phases,
             warnings);
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Output))!);
-        await File.WriteAllTextAsync(options.Output, JsonSerializer.Serialize(report, Json) + "\n", cancellationToken).ConfigureAwait(false);
+        await BenchReport.WriteAsync(options.Output, report, cancellationToken).ConfigureAwait(false);
         Console.WriteLine();
         PipelineTable.Write(Console.Out, report);
         Console.WriteLine();

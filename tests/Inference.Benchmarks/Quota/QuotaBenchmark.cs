@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
+using Inference.Benchmarks.Measurement;
 using Inference.Benchmarks.Services;
 using Inference.Server.Quota;
 using StackExchange.Redis;
@@ -20,12 +20,6 @@ namespace Inference.Benchmarks.Quota;
 internal sealed class QuotaBenchmark : IBenchmark
 {
     private const int Tenants = 16;
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
 
     private static readonly QuotaPlan Plan = new()
     {
@@ -90,8 +84,7 @@ internal sealed class QuotaBenchmark : IBenchmark
             tenants = Tenants,
             runs,
         };
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Output))!);
-        await File.WriteAllTextAsync(options.Output, JsonSerializer.Serialize(report, Json), cancellationToken).ConfigureAwait(false);
+        await BenchReport.WriteAsync(options.Output, report, cancellationToken).ConfigureAwait(false);
         Console.WriteLine($"==> {options.Output}");
         return 0;
     }

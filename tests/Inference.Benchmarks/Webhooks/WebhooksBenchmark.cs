@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Inference.Benchmarks.Measurement;
 using Inference.Benchmarks.Pipeline;
 using Inference.Benchmarks.Services;
 using Npgsql;
@@ -16,12 +17,6 @@ namespace Inference.Benchmarks.Webhooks;
 /// </summary>
 internal sealed class WebhooksBenchmark : IBenchmark
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
-
     public string Name => "webhooks";
 
     public string Description => "deliveries per second from one orchestrator to fast loopback receivers";
@@ -94,8 +89,7 @@ internal sealed class WebhooksBenchmark : IBenchmark
             settings = "Webhooks defaults: MaxConcurrentDeliveries 64, MaxConcurrentPerDestination 8, PollInterval 500 ms",
             runs,
         };
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.Output))!);
-        await File.WriteAllTextAsync(options.Output, JsonSerializer.Serialize(report, Json), cancellationToken).ConfigureAwait(false);
+        await BenchReport.WriteAsync(options.Output, report, cancellationToken).ConfigureAwait(false);
         Console.WriteLine($"==> {options.Output}");
         return 0;
     }
