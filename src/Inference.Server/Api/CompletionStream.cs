@@ -49,7 +49,7 @@ public sealed class CompletionStream : IResult
         using var subscription = _subscription;
         var response = EventStreamResponse.Prepare(httpContext);
 
-        using var ending = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, _services.Lifetime.ApplicationStopping);
+        using var ending = EventStreamResponse.Ending(httpContext, _services.Lifetime);
         var cancellationToken = ending.Token;
         try
         {

@@ -18,4 +18,8 @@ internal static class EventStreamResponse
         httpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         return response;
     }
+
+    /// <summary>A token that ends the stream when the client goes away or the host stops, whichever comes first.</summary>
+    public static CancellationTokenSource Ending(HttpContext httpContext, IHostApplicationLifetime lifetime) =>
+        CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, lifetime.ApplicationStopping);
 }

@@ -65,7 +65,7 @@ public sealed class InferenceEventStream : IResult, IEndpointMetadataProvider
         using var output = _output;
         var response = EventStreamResponse.Prepare(httpContext);
 
-        using var ending = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, _services.Lifetime.ApplicationStopping);
+        using var ending = EventStreamResponse.Ending(httpContext, _services.Lifetime);
         var cancellationToken = ending.Token;
         try
         {
