@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Inference.Engine.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Tokenizers;
@@ -41,16 +42,12 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
     private readonly int _vocabularySize;
     private readonly int _dimensions;
     private readonly int _specialTokensPerInput;
-    private readonly SemaphoreSlim _loadGate = new(1, 1);
     private readonly Channel<QueuedInput> _queue = Channel.CreateUnbounded<QueuedInput>(new UnboundedChannelOptions { SingleReader = true });
     private readonly object _loopGate = new();
     private readonly SemaphoreSlim _runSlots;
     private readonly Lock _usualSizeGate = new();
 
-    // Runs hold it shared, disposal exclusively: a session is never freed under a run that still uses it (ONNX
-    // Runtime would crash the process). The runs are synchronous, so the lock's thread affinity holds.
-    private readonly ReaderWriterLockSlim _lifetime = new();
-    private volatile InferenceSession? _session;
+    private readonly OnnxSessionSlot _sessions;
     private volatile ModelDescriptor _descriptor;
     private string[] _inputNames = [];
     private string _outputName = LastHiddenState;
@@ -85,15 +82,16 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         _dimensions = dimensions;
         _specialTokensPerInput = Encode(string.Empty).Count;
         _runSlots = new SemaphoreSlim(descriptor.ConcurrentRuns, descriptor.ConcurrentRuns);
+        _sessions = new OnnxSessionSlot(this);
     }
 
     /// <summary>The model's descriptor; its <see cref="ModelDescriptor.Device"/> is the session's once it is loaded.</summary>
     public ModelDescriptor Descriptor => _descriptor;
 
-    public bool IsLoaded => _session is not null;
+    public bool IsLoaded => _sessions.IsLoaded;
 
     /// <summary>Runs inside the model right now; observable so that tests can dispose mid-run.</summary>
-    internal int RunsInProgress => _lifetime.CurrentReadCount;
+    internal int RunsInProgress => _sessions.RunsInProgress;
 
     /// <summary>
     /// ONNX Runtime calls under way, counted once the call can be terminated; observable so that tests can cancel
@@ -167,7 +165,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         var startedAt = _clock.GetUtcNow();
         var stopwatch = Stopwatch.StartNew();
         float[][] embeddings;
-        _lifetime.EnterReadLock();
+        _sessions.EnterRun();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -184,7 +182,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         }
         finally
         {
-            _lifetime.ExitReadLock();
+            _sessions.ExitRun();
         }
 
         var promptTokens = tokenIds.Sum(ids => ids.Count);
@@ -197,20 +195,8 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         // No more requests; the loop fails what is still queued once it sees the disposal.
         _disposed = true;
         _queue.Writer.TryComplete();
-        // Taking the gate lets a load in progress finish first, so the session it creates is disposed too; taking the
-        // lifetime lock waits for runs in progress (a cancelled host's runs are terminated, so this is short).
-        _loadGate.Wait();
-        _lifetime.EnterWriteLock();
-        try
-        {
-            _session?.Dispose();
-            _session = null;
-        }
-        finally
-        {
-            _lifetime.ExitWriteLock();
-            _loadGate.Release();
-        }
+        // Waits for a load and for runs in progress (a cancelled host's runs are terminated, so this is short).
+        _sessions.Close();
     }
 
     /// <summary>The token ids fed to the model for <paramref name="text"/>, special tokens included.</summary>
@@ -493,7 +479,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         var requests = batch.Select(input => input.Request).Distinct().ToArray();
         var tokenIds = batch.Select(input => input.Request.TokenIds[input.Index]).ToArray();
         float[][] embeddings;
-        _lifetime.EnterReadLock();
+        _sessions.EnterRun();
         try
         {
             if (_disposed)
@@ -542,7 +528,7 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
         }
         finally
         {
-            _lifetime.ExitReadLock();
+            _sessions.ExitRun();
         }
 
         var now = Stopwatch.GetTimestamp();
@@ -631,27 +617,12 @@ internal sealed partial class SentenceEmbeddingModel : IEmbeddingModel, IDisposa
 
     private KeyValuePair<string, object?>[] Tags() => [new("model", Descriptor.Id), new("device", Descriptor.Device)];
 
-    private async ValueTask<InferenceSession> GetSessionAsync(CancellationToken cancellationToken)
-    {
-        if (_session is { } loaded)
-        {
-            return loaded;
-        }
-
-        await _loadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _session ??= LoadSession();
-        }
-        finally
-        {
-            _loadGate.Release();
-        }
-    }
+    private ValueTask<InferenceSession> GetSessionAsync(CancellationToken cancellationToken) =>
+        _sessions.GetAsync(LoadSession, cancellationToken);
 
     private InferenceSession LoadSession()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var session = _createSession();
         try
         {

@@ -1,3 +1,4 @@
+using Inference.Engine.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Tokenizers;
@@ -38,11 +39,8 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     private readonly int _specialTokensPerInput;
     private readonly HashSet<int> _specialTokenIds;
     private readonly KeyValuePair<string, object?> _modelTag;
-    private readonly SemaphoreSlim _loadGate = new(1, 1);
 
-    // Runs hold it shared, disposal exclusively: a session is never freed under a run that still uses it (ONNX
-    // Runtime would crash the process). The runs are synchronous, so the lock's thread affinity holds.
-    private readonly ReaderWriterLockSlim _lifetime = new();
+    private readonly OnnxSessionSlot _sessions;
     private readonly CancellationTokenSource _stopping = new();
 
     private readonly Lock _queueLock = new();
@@ -53,7 +51,6 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     private readonly List<Sequence> _running = [];
     private readonly List<Cohort> _cohorts = [];
 
-    private volatile InferenceSession? _session;
     private DecoderLayout? _layout;
     private Task? _scheduler;
     private volatile bool _disposed;
@@ -88,19 +85,20 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         }
 
         _modelTag = new KeyValuePair<string, object?>("model", descriptor.Id);
+        _sessions = new OnnxSessionSlot(this);
     }
 
     public ModelDescriptor Descriptor { get; }
 
     public int? EndOfSequenceTokenId { get; }
 
-    public bool IsLoaded => _session is not null;
+    public bool IsLoaded => _sessions.IsLoaded;
 
     /// <summary>The clock of <see cref="GenerationResult.StartedAt"/>.</summary>
     internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>Model runs under way right now; observable so that tests can dispose mid-run.</summary>
-    internal int RunsInProgress => _lifetime.CurrentReadCount;
+    internal int RunsInProgress => _sessions.RunsInProgress;
 
     public TokenCount CountTokens(IReadOnlyList<string> inputs) =>
         TokenCount.Of(inputs, input => Encode(input).Count, Descriptor.MaxInputTokens, _specialTokensPerInput);
@@ -131,7 +129,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     public async Task WarmUpAsync(CancellationToken cancellationToken)
     {
         var session = await GetSessionAsync(cancellationToken).ConfigureAwait(false);
-        _lifetime.EnterReadLock();
+        _sessions.EnterRun();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -140,7 +138,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         }
         finally
         {
-            _lifetime.ExitReadLock();
+            _sessions.ExitRun();
         }
     }
 
@@ -196,20 +194,8 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
 
         // Terminates a run in progress and ends the loop, which fails every sequence it still holds.
         _stopping.Cancel();
-        // Taking the gate lets a load in progress finish first, so the session it creates is disposed too; taking the
-        // lifetime lock waits for the run in progress, terminated just above, so this is short.
-        _loadGate.Wait();
-        _lifetime.EnterWriteLock();
-        try
-        {
-            _session?.Dispose();
-            _session = null;
-        }
-        finally
-        {
-            _lifetime.ExitWriteLock();
-            _loadGate.Release();
-        }
+        // Waits for a load and for the run in progress, terminated just above, so this is short.
+        _sessions.Close();
 
         if (_scheduler is null)
         {
@@ -243,42 +229,28 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
 
     private IReadOnlyList<int> Encode(string text) => _tokenizer.EncodeToIds(text);
 
-    private async ValueTask<InferenceSession> GetSessionAsync(CancellationToken cancellationToken)
-    {
-        if (_session is { } loaded)
-        {
-            return loaded;
-        }
+    private ValueTask<InferenceSession> GetSessionAsync(CancellationToken cancellationToken) =>
+        _sessions.GetAsync(LoadSession, cancellationToken);
 
-        await _loadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>Opens the session and reads its layout; called once, under the slot's gate.</summary>
+    private InferenceSession LoadSession()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var session = _createSession();
         try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_session is null)
-            {
-                var session = _createSession();
-                try
-                {
-                    _layout = DecoderLayout.Read(session, Descriptor.Id);
-                    var vocabulary = session.OutputMetadata[DecoderLayout.Logits].Dimensions[2];
-                    Volatile.Write(ref _vocabularySize, Math.Max(vocabulary, 0));
-                }
-                catch
-                {
-                    session.Dispose();
-                    throw;
-                }
-
-                LogLoaded(_logger, Descriptor.Id, _layout.HasCache, _layout.HasAttentionMask, _layout.PastNames.Length / 2);
-                _session = session;
-            }
-
-            return _session;
+            _layout = DecoderLayout.Read(session, Descriptor.Id);
+            var vocabulary = session.OutputMetadata[DecoderLayout.Logits].Dimensions[2];
+            Volatile.Write(ref _vocabularySize, Math.Max(vocabulary, 0));
         }
-        finally
+        catch
         {
-            _loadGate.Release();
+            session.Dispose();
+            throw;
         }
+
+        LogLoaded(_logger, Descriptor.Id, _layout.HasCache, _layout.HasAttentionMask, _layout.PastNames.Length / 2);
+        return session;
     }
 
     private async Task ScheduleAsync()
@@ -386,11 +358,11 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
     /// </summary>
     private void Step(List<Sequence> newcomers)
     {
-        _lifetime.EnterReadLock();
+        _sessions.EnterRun();
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var session = _session!;
+            var session = _sessions.Session!;
             var layout = _layout!;
             if (!layout.HasCache)
             {
@@ -442,7 +414,7 @@ internal sealed partial class DecoderGenerationModel : ITextGenerationModel, IDi
         }
         finally
         {
-            _lifetime.ExitReadLock();
+            _sessions.ExitRun();
         }
     }
 
